@@ -1,0 +1,3 @@
+from alignlab.cli.main import main
+
+main()

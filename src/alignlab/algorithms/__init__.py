@@ -1,0 +1,5 @@
+"""Methods as small plug-ins of the two training loops (offline: batch → loss → step)."""
+
+from alignlab.algorithms.sft import SFT
+
+OFFLINE_ALGORITHMS = {"sft": SFT}

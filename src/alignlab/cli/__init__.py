@@ -1,0 +1,1 @@
+"""The alignlab command line (typer)."""

@@ -1,0 +1,207 @@
+"""The `alignlab` command line.
+
+    alignlab train sft -c CONFIG [key=value ...] [--resume [RUN_DIR]]
+    alignlab base build [--name builtin:reviews-tiny] [--force]
+    alignlab generate -m MODEL [-p PROMPT ...] [key=value ...]
+    alignlab config show -c CONFIG [key=value ...] [--explain]
+    alignlab quickstart [key=value ...]
+
+Later methods add verbs under `train` (rm, dpo, ppo, …) and top-level groups (eval, report, sweep).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+
+from alignlab import __version__
+from alignlab.cli.errors import friendly_errors
+from alignlab.training.progress import console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="alignlab: train and compare LLM post-training methods on one config and one evaluation.")
+train_app = typer.Typer(no_args_is_help=True, help="Train a model with one method.")
+base_app = typer.Typer(no_args_is_help=True, help="The built-in base models.")
+config_app = typer.Typer(no_args_is_help=True, help="Inspect configs.")
+app.add_typer(train_app, name="train")
+app.add_typer(base_app, name="base")
+app.add_typer(config_app, name="config")
+
+CONFIG_OPT = typer.Option(None, "--config", "-c", help="YAML config file or packaged preset (e.g. sft/reviews-tiny).")
+OVERRIDES_ARG = typer.Argument(None, help="Overrides such as optimizer.lr=1e-4 lora.r=8.", show_default=False)
+RESUME_LATEST = "__latest__"
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"alignlab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit.")):
+    _quiet_libraries()
+
+
+@config_app.command("show")
+@friendly_errors
+def config_show(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG,
+                explain: bool = typer.Option(False, "--explain", help="List every field with its description.")):
+    """Print the resolved config (preset + overrides), or the field reference with --explain."""
+    from alignlab.config import dump_config, load_config
+    from alignlab.config.loader import explain_config
+
+    if explain:
+        for key, kind, doc in explain_config():
+            typer.echo(f"{key:34} {kind:28} {doc}")
+        return
+    typer.echo(dump_config(load_config(config, overrides)), nl=False)
+
+
+@train_app.command("sft")
+@friendly_errors
+def train_sft(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG,
+              resume: str = typer.Option(None, "--resume", help="Continue a run: RUN_DIR, or the newest run "
+                                         "of this config's name when given without a value.")):
+    """Supervised fine-tuning (full or LoRA) on the offline loop."""
+    from alignlab.pipelines.sft import run_sft
+
+    cfg, resume_dir = _config_for(config, overrides, resume)
+    result = run_sft(cfg, command=_command_line(), resume=resume_dir)
+    _print_result(result)
+
+
+@base_app.command("build")
+@friendly_errors
+def base_build(name: str = typer.Option("builtin:reviews-tiny", "--name", help="Built-in model to build."),
+               force: bool = typer.Option(False, "--force", help="Rebuild even if cached.")):
+    """Build (pretrain) a built-in base model into the cache; later uses load it from there."""
+    from alignlab.pipelines.base_model import ensure_builtin
+
+    name = name if name.startswith("builtin:") else f"builtin:{name}"
+    try:
+        path = ensure_builtin(name, force=force)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--name") from None
+    typer.echo(str(path))
+
+
+@base_app.command("list")
+def base_list():
+    """List the built-in models and where they are cached."""
+    from alignlab.models.builtin import PREFIX, RECIPES, cache_dir
+
+    for key in RECIPES:
+        path = cache_dir(PREFIX + key)
+        typer.echo(f"{PREFIX + key:24} {'built' if (path / 'config.json').exists() else 'not built':10} {path}")
+
+
+@app.command("generate")
+@friendly_errors
+def generate_cmd(model: str = typer.Option("builtin:reviews-tiny", "--model", "-m",
+                                           help="Hub id, folder, adapter folder, run directory or builtin:NAME."),
+                 prompt: list[str] = typer.Option(None, "--prompt", "-p", help="A prompt (repeatable)."),
+                 prompts_file: Path = typer.Option(None, "--prompts-file", help="Text file, one prompt per line."),
+                 n_prompts: int = typer.Option(8, "--n-prompts", help="Built-in test prompts when none are given."),
+                 chat: bool = typer.Option(False, "--chat", help="Wrap prompts with the tokenizer's chat template."),
+                 out: Path = typer.Option(None, "--out", help="Write records to this JSONL file."),
+                 config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG):
+    """Sample completions from any model (left-padded batches); prints each with its VADER score."""
+    from alignlab.config import load_config
+    from alignlab.pipelines.generate import builtin_prompts, sample, write_jsonl
+
+    cfg = load_config(config, [f"model.name_or_path={model}", *(overrides or [])])
+    prompts = list(prompt or [])
+    if prompts_file:
+        prompts += [ln for ln in prompts_file.read_text().splitlines() if ln.strip()]
+    prompts = prompts or builtin_prompts("test", n_prompts, cfg.seed)
+    records = sample(cfg.model, prompts, cfg.generation, cfg.seed, chat=chat, progress=cfg.logging.progress)
+    for r in records:
+        console.print(f"[dim]{r['prompt']}[/dim][bold]{r['completion']}[/bold]  [cyan](vader {r['vader']:+.2f})[/cyan]",
+                      highlight=False)
+    if out:
+        write_jsonl(records, out)
+        console.print(f"wrote {len(records)} records to {out}")
+
+
+@app.command("quickstart")
+@friendly_errors
+def quickstart(overrides: list[str] = OVERRIDES_ARG):
+    """Build the base model, run SFT, sample held-out prompts and print a summary."""
+    from alignlab.pipelines.quickstart import run_quickstart
+
+    s = run_quickstart(list(overrides or []))
+    console.print(f"\n[bold]run directory:[/bold] {s['run_dir']}")
+    console.print(f"SFT steps: {s['steps']}   held-out loss: {s['heldout_loss_start']:.3f} → {s['heldout_loss_end']:.3f}")
+    console.print(f"gold reward (VADER) of samples on held-out prompts: base {s['vader_base']:+.3f}, "
+                  f"SFT {s['vader_sft']:+.3f}")
+    for r in s["samples"]:
+        console.print(f"  [dim]{r['prompt']}[/dim]{r['completion']}", highlight=False)
+    console.print(f"done in {s['seconds']:.0f} s")
+
+
+def _config_for(config, overrides, resume):
+    """Fresh runs read CONFIG + overrides; a resumed run reads its own config.yaml (overrides refused)."""
+    from alignlab.config import ConfigError, load_config
+    from alignlab.runs.rundir import latest_run
+
+    if resume is None:
+        return load_config(config, overrides), None
+    if overrides:
+        raise ConfigError("--resume continues a run exactly as configured; overrides are not allowed")
+    if resume == RESUME_LATEST:
+        name_cfg = load_config(config, [])
+        found = latest_run(name_cfg.output_dir, name_cfg.name)
+        if found is None:
+            raise ConfigError(f"--resume: no run named '{name_cfg.name}' under {name_cfg.output_dir}/")
+        resume = str(found)
+    run_dir = Path(resume)
+    cfg = load_config(run_dir / "config.yaml", [])
+    if '"status": "completed"' in (run_dir / "manifest.json").read_text():
+        raise ConfigError(f"--resume: run {run_dir} already completed")
+    return cfg.model_copy(update={"run_dir": str(run_dir)}), run_dir
+
+
+def _print_result(result: dict) -> None:
+    ev, tr = result.get("eval") or {}, result.get("train") or {}
+    console.print(f"[bold]run directory:[/bold] {result['run_dir']}")
+    console.print(f"steps {result['steps']}  train loss {tr.get('loss', float('nan')):.4f}"
+                  + (f"  held-out loss {ev['loss']:.4f}  perplexity {ev['perplexity']:.3f}" if ev else ""))
+
+
+def _command_line() -> str:
+    return " ".join(shlex.quote(a) for a in ["alignlab", *sys.argv[1:]])
+
+
+def _quiet_libraries() -> None:
+    import os
+
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def _expand_bare_resume(argv: list[str]) -> list[str]:
+    """`--resume` with no value (end of line, or followed by an option or override) means the newest run."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        nxt = out[i + 1] if i + 1 < len(out) else None
+        if arg == "--resume" and (nxt is None or nxt.startswith("-") or "=" in nxt):
+            out.insert(i + 1, RESUME_LATEST)
+            break
+    return out
+
+
+def main() -> None:
+    sys.argv[1:] = _expand_bare_resume(sys.argv[1:])
+    app(prog_name="alignlab")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Load a config: YAML preset, then `a.b=value` overrides, then validation into `Config`."""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from alignlab.config.errors import ConfigError, did_you_mean
+from alignlab.config.presets import resolve_preset
+from alignlab.config.schema import Config
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`optimizer.lr=1e-4` → (['optimizer', 'lr'], 0.0001). Values are parsed as YAML scalars/lists."""
+    if "=" not in text:
+        raise ConfigError(f"override '{text}' must look like key.path=value")
+    key, raw = text.split("=", 1)
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise ConfigError(f"override '{text}' has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return path, value
+
+
+def apply_override(tree: dict, path: list[str], value: Any) -> None:
+    """Set `tree[path[0]][path[1]]... = value`, creating sections; unknown keys are left to validation."""
+    node = tree
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[path[-1]] = value
+
+
+def read_yaml(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file '{p}' does not exist")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file '{p}' is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file '{p}' must hold a mapping at the top level")
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                base: dict | None = None) -> Config:
+    """Resolve a config from an optional YAML file, an optional base mapping and CLI overrides."""
+    tree: dict = dict(base or {})
+    if path is not None:
+        tree = _deep_merge(tree, read_yaml(resolve_preset(path)))
+    for item in overrides or []:
+        apply_override(tree, *parse_override(item))
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None
+
+
+def _deep_merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One line: the first bad field, its value and what is allowed (+ a count of further errors)."""
+    errors = exc.errors(include_url=False)
+    err = errors[0]
+    loc = [str(p) for p in err["loc"]]
+    field = ".".join(loc) or "config"
+    more = f" (+{len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    if err["type"] == "extra_forbidden":
+        known = _known_fields(Config, loc[:-1])
+        return f"unknown config field '{field}'{did_you_mean(loc[-1], known)}; known here: {', '.join(known)}{more}"
+    value = err.get("input")
+    msg = err["msg"]
+    if err["type"] == "literal_error":
+        allowed = [a.strip(" '") for a in err["ctx"]["expected"].replace(" or ", ", ").split(",")]
+        msg += did_you_mean(value, allowed)
+    return f"invalid value for {field}: {value!r}: {msg}{more}"
+
+
+def _known_fields(model: type[BaseModel], path: list[str]) -> list[str]:
+    for part in path:
+        field = model.model_fields.get(part)
+        ann = field.annotation if field else None
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        model = ann
+    return list(model.model_fields)
+
+
+def dump_config(cfg: Config) -> str:
+    """The resolved config as YAML, in schema order."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def explain_config(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(dotted key, type, description) for every leaf field: the reference shown by `config show --explain`."""
+    rows: list[tuple[str, str, str]] = []
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            rows += explain_config(ann, f"{prefix}{name}.")
+        else:
+            type_name = getattr(ann, "__name__", None) or str(typing.get_args(ann) or ann)
+            rows.append((f"{prefix}{name}", str(type_name), field.description or ""))
+    return rows

@@ -1,0 +1,233 @@
+"""The one config schema every alignlab verb reads.
+
+Each section is a pydantic model that rejects unknown keys; each field's docstring is its
+documentation (shown by `alignlab config show --explain`). Later methods add their own section
+next to `sft` and reuse the rest unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from alignlab.config.errors import allowed_value_error
+
+
+class Section(BaseModel):
+    """Base for every config section: unknown keys are an error, field docstrings are descriptions."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_assignment=True)
+
+
+class ModelConfig(Section):
+    name_or_path: str = "builtin:reviews-tiny"
+    """A Hub id, a local `save_pretrained` folder, `builtin:NAME` (built on first use) or a `.gguf` file."""
+    gguf_file: str | None = None
+    """GGUF file name inside `name_or_path` (a folder or Hub repo); a path ending in .gguf sets it too."""
+    tokenizer: str | None = None
+    """Tokenizer location when it differs from the model's."""
+    revision: str | None = None
+    """Hub revision (branch, tag or commit) to load."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weight dtype. `auto`: float32 on CPU, bfloat16 on a GPU that supports it."""
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    """Where to run. `auto` picks CUDA, then MPS, then CPU (accelerate decides under `accelerate launch`)."""
+    attn_implementation: Literal["eager", "sdpa", "flash_attention_2"] | None = None
+    """Attention kernel; None lets transformers choose."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass to save memory."""
+    load_in_4bit: bool = False
+    """Load the base weights in 4-bit NF4 (needs CUDA and bitsandbytes); use with LoRA."""
+    trust_remote_code: bool = False
+    """Run model code shipped with a Hub repo. Off unless you trust the repo."""
+
+
+class LoraConfig(Section):
+    r: int = Field(0, ge=0)
+    """LoRA rank; 0 disables LoRA (full fine-tuning)."""
+    alpha: float = Field(16.0, gt=0)
+    """LoRA alpha; the update is scaled by alpha / r."""
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    """Dropout on the LoRA input."""
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    """Module names to adapt (e.g. [q_proj, v_proj] or [c_attn]) or `all-linear`."""
+    modules_to_save: list[str] = Field(default_factory=list)
+    """Extra modules trained in full and saved with the adapter (e.g. [lm_head]). All others are frozen."""
+
+    @property
+    def enabled(self) -> bool:
+        return self.r > 0
+
+
+class DataConfig(Section):
+    dataset: str = "builtin:reviews"
+    """`builtin:reviews` (prompt/response), `builtin:reviews-chat` (messages), a Hub dataset name, or a
+    local .json/.jsonl/.parquet/.csv file or folder."""
+    config_name: str | None = None
+    """Hub dataset configuration name."""
+    train_split: str = "train"
+    """Split used for training."""
+    eval_split: str | None = "validation"
+    """Held-out split for evaluation; None disables it. Missing in a file dataset: `eval_fraction` is held out."""
+    eval_fraction: float = Field(0.05, ge=0.0, lt=1.0)
+    """Fraction held out from the training split when the dataset has no `eval_split`."""
+    format: Literal["auto", "prompt_response", "messages", "text"] = "auto"
+    """Row layout; `auto` uses `messages` when that field exists, else prompt/response, else text."""
+    prompt_field: str = "prompt"
+    """Column holding the prompt."""
+    response_field: str = "response"
+    """Column holding the response."""
+    messages_field: str = "messages"
+    """Column holding a list of {role, content} messages."""
+    text_field: str = "text"
+    """Column holding raw text (format `text`, trained on every token)."""
+    chat_template: str | None = None
+    """None: plain concatenation for prompt/response and the tokenizer's template for messages;
+    `tokenizer`: always the tokenizer's template; otherwise a path to a Jinja template file."""
+    completion_only: bool = True
+    """Train only on response (assistant) tokens; prompt tokens are masked out of the loss."""
+    max_length: int = Field(256, gt=8)
+    """Tokens per example; longer examples are truncated (counted), examples with no response left are dropped."""
+    max_train_samples: int | None = Field(None, gt=0)
+    """Cap on training rows (after shuffling with the seed)."""
+    max_eval_samples: int | None = Field(256, gt=0)
+    """Cap on held-out rows."""
+
+
+OPTIMIZER_ALIASES = ("adamw", "adam", "sgd", "sgd_momentum", "sgd_nesterov")
+
+
+class OptimizerConfig(Section):
+    name: str = "adamw"
+    """adamw, adam, sgd, sgd_momentum, sgd_nesterov, or the class name of any torch.optim optimizer."""
+    lr: float = Field(5e-4, gt=0)
+    """Peak learning rate."""
+    weight_decay: float = Field(0.0, ge=0)
+    """Decoupled (AdamW) or L2 (others) weight decay; not applied to biases and norms."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """Adam betas."""
+    eps: float = Field(1e-8, gt=0)
+    """Adam epsilon."""
+    momentum: float = Field(0.9, ge=0, lt=1)
+    """Momentum for sgd_momentum and sgd_nesterov."""
+
+    @field_validator("name")
+    @classmethod
+    def _known_optimizer(cls, name: str) -> str:
+        import torch
+
+        extra = sorted(n for n in dir(torch.optim) if isinstance(getattr(torch.optim, n), type)
+                       and issubclass(getattr(torch.optim, n), torch.optim.Optimizer)
+                       and n != "Optimizer")
+        if name.lower() in OPTIMIZER_ALIASES or name in extra:
+            return name.lower() if name.lower() in OPTIMIZER_ALIASES else name
+        raise allowed_value_error(name, [*OPTIMIZER_ALIASES, *extra])
+
+
+class SchedulerConfig(Section):
+    name: Literal["cosine", "linear", "constant"] = "cosine"
+    """Learning-rate schedule after warm-up."""
+    warmup_steps: int = Field(0, ge=0)
+    """Linear warm-up length in optimizer steps."""
+    warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    """Warm-up as a fraction of all steps; used when larger than warmup_steps."""
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)
+    """Floor of cosine/linear decay as a fraction of the peak lr."""
+
+
+class TrainConfig(Section):
+    batch_size: int = Field(16, gt=0)
+    """Examples per micro-batch per process."""
+    grad_accum: int = Field(1, gt=0)
+    """Micro-batches per optimizer step."""
+    epochs: int = Field(1, gt=0)
+    """Passes over the training split (ignored when max_steps is set)."""
+    max_steps: int | None = Field(None, gt=0)
+    """Stop after this many optimizer steps."""
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    """Clip the global gradient norm; None disables clipping (the norm is still logged)."""
+    mixed_precision: Literal["no", "fp16", "bf16"] = "no"
+    """Autocast precision handed to accelerate."""
+    group_by_length: bool = True
+    """Bucket examples of similar length into a batch (seeded, reproducible) to waste less compute on padding."""
+    log_every: int = Field(10, gt=0)
+    """Log training metrics every N optimizer steps."""
+    eval_every: int | None = Field(50, gt=0)
+    """Evaluate on the held-out split every N optimizer steps (and always at the end); None: only at the end."""
+    save_every: int | None = Field(100, gt=0)
+    """Write a resumable checkpoint every N optimizer steps; None: only at the end or on a signal."""
+    keep_checkpoints: int = Field(2, gt=0)
+    """How many recent checkpoints to keep on disk."""
+
+
+class LoggingConfig(Section):
+    report_to: list[Literal["tensorboard", "wandb", "mlflow"]] = Field(default_factory=lambda: ["tensorboard"])
+    """Experiment trackers (through accelerate); metrics.jsonl is always written."""
+    progress: bool = True
+    """Show rich progress bars."""
+
+
+class GenerationConfig(Section):
+    max_new_tokens: int = Field(48, gt=0)
+    """Tokens to sample per completion."""
+    min_new_tokens: int = Field(0, ge=0)
+    """Minimum tokens before EOS is allowed."""
+    do_sample: bool = True
+    """Sample (True) or decode greedily (False)."""
+    temperature: float = Field(0.7, gt=0)
+    """Softmax temperature."""
+    top_k: int = Field(40, ge=0)
+    """Keep the k most likely tokens; 0 disables."""
+    top_p: float = Field(1.0, gt=0, le=1)
+    """Nucleus sampling mass."""
+    repetition_penalty: float = Field(1.0, gt=0)
+    """>1 discourages repeated tokens."""
+    no_repeat_ngram_size: int = Field(0, ge=0)
+    """Forbid repeating any n-gram of this size; 0 disables."""
+    num_return_sequences: int = Field(1, gt=0)
+    """Samples per prompt."""
+    batch_size: int = Field(32, gt=0)
+    """Prompts per generate call."""
+
+
+class SFTConfig(Section):
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    """Label smoothing of the token cross-entropy."""
+
+
+class Config(Section):
+    """Root config of one run."""
+
+    name: str = "run"
+    """Run name; the run directory is `{output_dir}/{name}-{timestamp}`."""
+    seed: int = 0
+    """Seed for data order, initialisation, dropout and sampling."""
+    output_dir: str = "runs"
+    """Parent folder of run directories."""
+    run_dir: str | None = None
+    """Exact run directory to use instead of a timestamped one."""
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    """The policy model."""
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    """LoRA adapters (off when r=0)."""
+    data: DataConfig = Field(default_factory=DataConfig)
+    """Training and held-out data."""
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    """Optimizer."""
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    """Learning-rate schedule."""
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    """Loop settings shared by every trainer."""
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    """Trackers and progress display."""
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    """Sampling settings for `generate`, quickstart and evaluation."""
+    sft: SFTConfig = Field(default_factory=SFTConfig)
+    """SFT-specific settings."""
+
+    @model_validator(mode="after")
+    def _lora_needs_targets(self) -> Config:
+        if self.lora.enabled and not self.lora.target_modules:
+            raise ValueError("lora.target_modules must name at least one module when lora.r > 0")
+        return self

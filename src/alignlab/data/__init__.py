@@ -1,0 +1,1 @@
+"""Data: the built-in corpus, dataset loading, SFT tokenisation and masking, batching."""

@@ -1,0 +1,5 @@
+"""Pure tensor loss functions, each citing its paper; selected by name through `LOSSES`."""
+
+from alignlab.losses.sft import causal_lm_nll
+
+LOSSES = {"sft": causal_lm_nll}

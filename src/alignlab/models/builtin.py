@@ -1,0 +1,73 @@
+"""Recipes of the built-in models: architecture, corpus and pretraining budget, and where each is cached.
+
+A built-in model is addressed as `builtin:NAME`. It is built once (see `alignlab.pipelines.base_model`)
+into `$ALIGNLAB_HOME/models/NAME-<fingerprint>/` with `save_pretrained`, and from then on it loads
+through exactly the same `from_pretrained` path as a Hub model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from alignlab.data.reviews.corpus import CorpusSpec
+
+PREFIX = "builtin:"
+
+
+@dataclass(frozen=True)
+class BaseRecipe:
+    """Everything that determines the weights of a built-in model (hashed into its cache folder name)."""
+
+    vocab_size: int
+    n_layer: int
+    n_embd: int
+    n_head: int
+    n_positions: int
+    steps: int
+    batch_size: int
+    lr: float
+    corpus: CorpusSpec = field(default_factory=CorpusSpec)
+    seed: int = 0
+    max_length: int = 128
+
+    def fingerprint(self) -> str:
+        payload = {k: v for k, v in asdict(self).items() if k != "corpus"}
+        payload["corpus"] = self.corpus.fingerprint()
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+
+
+RECIPES: dict[str, BaseRecipe] = {
+    # The lab's default policy: pretrained in well under a minute on 2 cores.
+    "reviews-tiny": BaseRecipe(vocab_size=2048, n_layer=4, n_embd=128, n_head=4, n_positions=256,
+                               steps=400, batch_size=32, lr=3e-3),
+    # For tests: seconds to build, same code path.
+    "reviews-micro": BaseRecipe(vocab_size=512, n_layer=1, n_embd=32, n_head=2, n_positions=256,
+                                steps=20, batch_size=16, lr=5e-3,
+                                corpus=CorpusSpec(train_prompts=200, eval_prompts=40, chat_rows=120,
+                                                  pretrain_docs=800)),
+}
+
+
+def alignlab_home() -> Path:
+    return Path(os.environ.get("ALIGNLAB_HOME", Path.home() / ".cache" / "alignlab")).expanduser()
+
+
+def is_builtin(name: str) -> bool:
+    return name.startswith(PREFIX)
+
+
+def recipe(name: str) -> tuple[str, BaseRecipe]:
+    key = name.removeprefix(PREFIX)
+    if key not in RECIPES:
+        raise ValueError(f"unknown built-in model '{name}'; available: "
+                         + ", ".join(PREFIX + k for k in RECIPES))
+    return key, RECIPES[key]
+
+
+def cache_dir(name: str) -> Path:
+    key, r = recipe(name)
+    return alignlab_home() / "models" / f"{key}-{r.fingerprint()}"

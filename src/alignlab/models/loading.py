@@ -1,0 +1,94 @@
+"""Load any causal LM the same way: Hub id, local folder, GGUF file, or a saved LoRA adapter folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from alignlab.config.errors import ConfigError
+from alignlab.config.schema import ModelConfig
+
+
+def split_gguf(cfg: ModelConfig) -> tuple[str, str | None]:
+    """(folder or repo, gguf file name): `path/to/model.gguf` is split into its folder and file."""
+    if cfg.name_or_path.endswith(".gguf") and cfg.gguf_file is None:
+        p = Path(cfg.name_or_path)
+        return str(p.parent), p.name
+    return cfg.name_or_path, cfg.gguf_file
+
+
+def adapter_base(path: str) -> str | None:
+    """The base model named by a peft adapter folder, or None when `path` is not an adapter."""
+    cfg_file = Path(path) / "adapter_config.json"
+    if not cfg_file.is_file():
+        return None
+    return json.loads(cfg_file.read_text())["base_model_name_or_path"]
+
+
+def resolve_dtype(name: str, device: str) -> torch.dtype:
+    if name != "auto":
+        return getattr(torch, name)
+    on_gpu = device in ("cuda", "auto") and torch.cuda.is_available()
+    return torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else torch.float32
+
+
+def load_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
+    source, gguf = split_gguf(cfg)
+    if cfg.tokenizer:
+        source, gguf = cfg.tokenizer, None
+    elif adapter_base(source):
+        source = _adapter_tokenizer(source)
+    tok = AutoTokenizer.from_pretrained(source, gguf_file=gguf, revision=cfg.revision,
+                                        trust_remote_code=cfg.trust_remote_code)
+    if tok.pad_token_id is None:
+        # Many Hub causal LMs ship without a pad token; EOS is the usual stand-in (masks keep it out of the loss).
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def _adapter_tokenizer(adapter_dir: str) -> str:
+    """Adapters saved by alignlab carry their tokenizer; otherwise use the base model's."""
+    return adapter_dir if (Path(adapter_dir) / "tokenizer_config.json").exists() else adapter_base(adapter_dir)
+
+
+def load_model(cfg: ModelConfig, trainable_adapter: bool = False) -> PreTrainedModel:
+    """Load weights. An adapter folder loads its base first, then the adapter (trainable if asked)."""
+    source, gguf = split_gguf(cfg)
+    base = adapter_base(source)
+    kwargs = _load_kwargs(cfg)
+    model = AutoModelForCausalLM.from_pretrained(base or source, gguf_file=None if base else gguf, **kwargs)
+    if base:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, source, is_trainable=trainable_adapter)
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return model
+
+
+def _load_kwargs(cfg: ModelConfig) -> dict:
+    kwargs: dict = {"dtype": resolve_dtype(cfg.dtype, cfg.device), "revision": cfg.revision,
+                    "trust_remote_code": cfg.trust_remote_code}
+    if cfg.attn_implementation:
+        kwargs["attn_implementation"] = cfg.attn_implementation
+    if cfg.load_in_4bit:
+        kwargs["quantization_config"] = four_bit_config()
+        kwargs["device_map"] = {"": torch.cuda.current_device()}
+    return kwargs
+
+
+def four_bit_config():
+    """NF4 quantisation; a clear error where CUDA or bitsandbytes is missing."""
+    import importlib.util
+
+    if not torch.cuda.is_available():
+        raise ConfigError("model.load_in_4bit=true needs a CUDA GPU; none is available here")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ConfigError("model.load_in_4bit=true needs bitsandbytes: pip install 'alignlab[quant]'")
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=torch.bfloat16)

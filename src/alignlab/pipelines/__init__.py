@@ -1,0 +1,1 @@
+"""Pipelines: each verb assembled from data, models, algorithms and loops."""

@@ -1,0 +1,106 @@
+"""Build a built-in base model: corpus → BPE tokenizer → GPT-2 init → pretraining on the offline loop.
+
+The result is a plain `save_pretrained` folder in the cache; `builtin:NAME` then resolves to it and
+loads like any Hub model. The same recipe and seed give the same weights.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from alignlab.config import Config
+from alignlab.data.reviews.corpus import pretrain_texts
+from alignlab.data.tokenizer import train_bpe
+from alignlab.models.builtin import BaseRecipe, cache_dir, recipe
+from alignlab.runs.atomic import atomic_write_json
+from alignlab.training.progress import console
+
+DISTRIBUTED_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
+                   "ACCELERATE_USE_CPU", "ACCELERATE_DYNAMO_BACKEND")
+
+
+def ensure_builtin(name: str, force: bool = False) -> Path:
+    """The cached folder of `builtin:NAME`, building it first if needed (one builder at a time)."""
+    dest = cache_dir(name)
+    if (dest / "config.json").exists() and not force:
+        return dest
+    with _lock(dest.with_suffix(".lock")):
+        if (dest / "config.json").exists() and not force:
+            return dest
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            _build_in_subprocess(name)  # a distributed process group must not run a nested trainer
+        else:
+            build_builtin(name, dest)
+    return dest
+
+
+def build_builtin(name: str, dest: Path) -> Path:
+    key, r = recipe(name)
+    console.print(f"building builtin:{key} (first use; cached in {dest})")
+    staging = dest.with_name(f".{dest.name}.build")
+    shutil.rmtree(staging, ignore_errors=True)
+    init = _initial_model(r, staging / "init")
+    from alignlab.pipelines.sft import run_sft
+
+    result = run_sft(_pretrain_config(r, init, staging / "run"), command=f"base build {name}",
+                     corpus_spec=r.corpus)
+    final = staging / "run" / "final"
+    atomic_write_json(final / "alignlab_builtin.json", {
+        "name": name, "fingerprint": r.fingerprint(), "pretrain_steps": r.steps,
+        "heldout_loss": result["eval"].get("loss"), "heldout_perplexity": result["eval"].get("perplexity"),
+    })
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(final, dest)
+    shutil.rmtree(staging, ignore_errors=True)
+    console.print(f"builtin:{key} ready: held-out loss {result['eval'].get('loss', float('nan')):.3f}")
+    return dest
+
+
+def _initial_model(r: BaseRecipe, folder: Path) -> Path:
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    tokenizer = train_bpe(pretrain_texts(r.corpus), r.vocab_size)
+    config = GPT2Config(vocab_size=len(tokenizer), n_positions=r.n_positions, n_embd=r.n_embd, n_layer=r.n_layer,
+                        n_head=r.n_head, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                        pad_token_id=tokenizer.pad_token_id, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    torch.manual_seed(r.seed)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _pretrain_config(r: BaseRecipe, init: Path, run_dir: Path) -> Config:
+    return Config.model_validate({
+        "name": "pretrain", "seed": r.seed, "run_dir": str(run_dir),
+        "model": {"name_or_path": str(init), "device": "cpu", "dtype": "float32"},
+        "data": {"dataset": "builtin:reviews-pretrain", "format": "text", "max_length": r.max_length,
+                 "max_eval_samples": 200},
+        "optimizer": {"name": "adamw", "lr": r.lr, "weight_decay": 0.01, "betas": [0.9, 0.98]},
+        "scheduler": {"name": "cosine", "warmup_steps": max(1, r.steps // 20), "min_lr_ratio": 0.1},
+        "train": {"batch_size": r.batch_size, "max_steps": r.steps, "eval_every": None, "save_every": None,
+                  "log_every": 25},
+        "logging": {"report_to": []},
+    })
+
+
+def _build_in_subprocess(name: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in DISTRIBUTED_ENV}
+    subprocess.run([sys.executable, "-m", "alignlab", "base", "build", "--name", name], check=True, env=env)
+
+
+@contextmanager
+def _lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -1,0 +1,65 @@
+"""Assembly shared by every verb: resolve the model, open the run directory, build the accelerator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alignlab.config import Config
+from alignlab.config.schema import ModelConfig
+from alignlab.models.builtin import is_builtin
+from alignlab.models.loading import adapter_base, load_model, load_tokenizer
+from alignlab.models.lora import apply_lora, parameter_counts
+from alignlab.runs.rundir import RunDir, create_run, new_run_name, open_run
+from alignlab.training.progress import console
+
+
+def resolve_model(cfg: ModelConfig) -> ModelConfig:
+    """`builtin:NAME` → its cached folder (built on first use); anything else is returned unchanged."""
+    if not is_builtin(cfg.name_or_path):
+        return cfg
+    from alignlab.pipelines.base_model import ensure_builtin
+
+    return cfg.model_copy(update={"name_or_path": str(ensure_builtin(cfg.name_or_path))})
+
+
+def load_policy(cfg: Config, verbose: bool = True):
+    """Tokenizer and model, with LoRA applied when `lora.r > 0` (a saved adapter keeps training)."""
+    mcfg = resolve_model(cfg.model)
+    tokenizer = load_tokenizer(mcfg)
+    is_adapter = adapter_base(mcfg.name_or_path) is not None
+    model = load_model(mcfg, trainable_adapter=is_adapter and cfg.lora.enabled)
+    if cfg.lora.enabled and not is_adapter:
+        model = apply_lora(model, cfg.lora, quantized=cfg.model.load_in_4bit)
+    trainable, total = parameter_counts(model)
+    if verbose:
+        console.print(f"model {cfg.model.name_or_path}: {trainable:,} trainable of {total:,} parameters "
+                      f"({100 * trainable / max(total, 1):.2f}%)" + (f", LoRA r={cfg.lora.r}" if cfg.lora.enabled else ""))
+    return model, tokenizer
+
+
+def make_accelerator(cfg: Config, run_path: Path | None):
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration
+
+    trackers = cfg.logging.report_to if run_path is not None else []
+    project = ProjectConfiguration(project_dir=str(run_path), logging_dir=str(run_path)) if run_path else None
+    return Accelerator(cpu=cfg.model.device == "cpu", mixed_precision=cfg.train.mixed_precision,
+                       log_with=trackers or None, project_config=project)
+
+
+def agreed_run_path(cfg: Config, resume: Path | None) -> Path:
+    """One run directory for all processes: rank 0 picks the timestamped name and broadcasts it."""
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
+
+    state = PartialState(cpu=cfg.model.device == "cpu")
+    path = [str(resume if resume is not None else new_run_name(cfg))]
+    if state.num_processes > 1:
+        broadcast_object_list(path, from_process=0)
+    return Path(path[0])
+
+
+def open_run_dir(cfg: Config, path: Path, command: str, resuming: bool, is_main: bool) -> RunDir:
+    if not is_main:
+        return RunDir(path)
+    return open_run(path) if resuming else create_run(path, cfg, command)

@@ -1,0 +1,51 @@
+"""`alignlab generate`: sample from any model (Hub id, folder, adapter, run directory, builtin:…)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from alignlab.config.schema import GenerationConfig, ModelConfig
+from alignlab.data.reviews.corpus import CorpusSpec, prompts_for_split
+from alignlab.generation.sample import generate
+from alignlab.models.loading import load_model, load_tokenizer
+from alignlab.pipelines.common import resolve_model
+from alignlab.rewards.gold import vader_compound
+
+
+def model_source(spec: str) -> str:
+    """A run directory stands for its `final/` folder."""
+    p = Path(spec)
+    if (p / "final").is_dir() and (p / "config.yaml").exists():
+        return str(p / "final")
+    if (p / "config.yaml").exists():
+        raise FileNotFoundError(f"run '{p}' has no final/ model yet (did it finish? resume it with --resume)")
+    return spec
+
+
+def builtin_prompts(split: str, n: int, seed: int = 0) -> list[str]:
+    return prompts_for_split(CorpusSpec(seed=seed), split)[:n]
+
+
+def sample(model_cfg: ModelConfig, prompts: list[str], gen: GenerationConfig, seed: int = 0,
+           chat: bool = False, progress: bool = True) -> list[dict]:
+    """One record per completion: prompt, completion and its gold (VADER) score."""
+    mcfg = resolve_model(model_cfg.model_copy(update={"name_or_path": model_source(model_cfg.name_or_path)}))
+    tokenizer, model = load_tokenizer(mcfg), load_model(mcfg)
+    device = "cuda" if mcfg.device in ("auto", "cuda") and _cuda() else "cpu"
+    completions = generate(model.to(device), tokenizer, prompts, gen, seed=seed, chat=chat, progress=progress)
+    flat = [(p, c) for p, cs in zip(prompts, completions) for c in cs]
+    scores = vader_compound([c for _, c in flat])
+    return [{"prompt": p, "completion": c, "vader": s} for (p, c), s in zip(flat, scores)]
+
+
+def write_jsonl(records: list[dict], path: Path) -> None:
+    from alignlab.runs.atomic import atomic_write_text
+
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in records))
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

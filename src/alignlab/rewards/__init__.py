@@ -1,0 +1,1 @@
+"""Reward functions. The built-in task's gold reward is VADER (`rewards.gold`)."""

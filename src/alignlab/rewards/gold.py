@@ -1,0 +1,17 @@
+"""The gold reward of the built-in task: VADER's compound sentiment score in [-1, 1]."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+
+@lru_cache(maxsize=1)
+def _analyzer():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+def vader_compound(texts: list[str]) -> list[float]:
+    analyzer = _analyzer()
+    return [analyzer.polarity_scores(t)["compound"] for t in texts]

@@ -1,0 +1,1 @@
+"""Training loops (offline: batch → loss → step) and what they share: optimizers, checkpoints, signals."""

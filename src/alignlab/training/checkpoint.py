@@ -1,0 +1,113 @@
+"""Resumable checkpoints: checkpoints/step-N/ holds everything a run needs to continue exactly.
+
+    model.safetensors    trainable weights (all weights for full fine-tuning; adapters with LoRA)
+    optimizer.pt         optimizer state dict (loaded with weights_only=True)
+    scheduler.pt         scheduler state dict (loaded with weights_only=True)
+    rng-R.json / rng-R.safetensors   Python, NumPy and torch RNG states of process R
+    state.json           step, epoch, position in the epoch (micro-batches consumed)
+
+Each folder is staged and renamed into place, so a crash never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from alignlab.runs.atomic import atomic_dir, atomic_write_json
+
+
+@dataclass
+class LoopState:
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+
+
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def save_checkpoint(folder: Path, model, optimizer, scheduler, state: LoopState, accelerator) -> None:
+    """Write step-N atomically. Every process writes its RNG state; the main process writes the rest."""
+    accelerator.wait_for_everyone()
+    rank = accelerator.process_index
+    staging_parent = folder.parent / f".{folder.name}.ranks"
+    _save_rng(staging_parent, rank)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        with atomic_dir(folder) as tmp:
+            save_file(trainable_state(accelerator.unwrap_model(model)), str(tmp / "model.safetensors"))
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+            torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+            for f in staging_parent.iterdir():
+                shutil.move(str(f), tmp / f.name)
+            atomic_write_json(tmp / "state.json", asdict(state) | {"world_size": accelerator.num_processes})
+        shutil.rmtree(staging_parent, ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
+def load_checkpoint(folder: Path, model, optimizer, scheduler, accelerator) -> LoopState:
+    weights = load_file(str(folder / "model.safetensors"))
+    missing = set(weights) - {n for n, _ in accelerator.unwrap_model(model).named_parameters()}
+    if missing:
+        raise ValueError(f"checkpoint {folder} has weights the model lacks: {sorted(missing)[:3]}")
+    accelerator.unwrap_model(model).load_state_dict(weights, strict=False)
+    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
+    scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=True))
+    _load_rng(folder, accelerator.process_index)
+    info = json.loads((folder / "state.json").read_text())
+    if info.get("world_size", 1) != accelerator.num_processes:
+        raise ValueError(f"checkpoint {folder} was written by {info['world_size']} processes; "
+                         f"resume with the same number (now {accelerator.num_processes})")
+    return LoopState(step=info["step"], epoch=info["epoch"], batch_in_epoch=info["batch_in_epoch"])
+
+
+def latest_checkpoint(checkpoints: Path) -> Path | None:
+    steps = list_checkpoints(checkpoints)
+    return steps[-1] if steps else None
+
+
+def list_checkpoints(checkpoints: Path) -> list[Path]:
+    if not checkpoints.is_dir():
+        return []
+    done = [p for p in checkpoints.glob("step-*") if (p / "state.json").exists()]
+    return sorted(done, key=lambda p: int(p.name.split("-")[1]))
+
+
+def prune_checkpoints(checkpoints: Path, keep: int) -> None:
+    for old in list_checkpoints(checkpoints)[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _save_rng(folder: Path, rank: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    py = random.getstate()
+    np_state = np.random.get_state()
+    atomic_write_json(folder / f"rng-{rank}.json", {
+        "python": [py[0], list(py[1]), py[2]],
+        "numpy": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+    })
+    tensors = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors["cuda"] = torch.cuda.get_rng_state()
+    save_file(tensors, str(folder / f"rng-{rank}.safetensors"))
+
+
+def _load_rng(folder: Path, rank: int) -> None:
+    states = json.loads((folder / f"rng-{rank}.json").read_text())
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    tensors = load_file(str(folder / f"rng-{rank}.safetensors"))
+    torch.set_rng_state(tensors["torch"])
+    if "cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["cuda"])

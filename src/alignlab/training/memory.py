@@ -1,0 +1,34 @@
+"""Memory report: trainable parameters and optimizer-state bytes measured from `optimizer.state`."""
+
+from __future__ import annotations
+
+import torch
+
+
+def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
+    """Bytes of per-parameter state buffers (moments, momentum), measured after at least one step.
+
+    Scalar bookkeeping such as Adam's `step` counter is not a buffer and is not counted.
+    """
+    total = 0
+    for param, state in optimizer.state.items():
+        for value in state.values():
+            if torch.is_tensor(value) and value.numel() == param.numel() and value.ndim > 0:
+                total += value.numel() * value.element_size()
+    return total
+
+
+def memory_report(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, int]:
+    seen, trainable, trainable_bytes = set(), 0, 0
+    for p in model.parameters():
+        if p.requires_grad and id(p) not in seen:
+            seen.add(id(p))
+            trainable += p.numel()
+            trainable_bytes += p.numel() * p.element_size()
+    state = optimizer_state_bytes(optimizer)
+    report = {"trainable_params": trainable, "trainable_param_bytes": trainable_bytes,
+              "gradient_bytes": trainable_bytes, "optimizer_state_bytes": state,
+              "optimizer_state_buffers": round(state / trainable_bytes, 3) if trainable_bytes else 0}
+    if torch.cuda.is_available():
+        report["cuda_max_allocated_bytes"] = torch.cuda.max_memory_allocated()
+    return report

@@ -1,0 +1,189 @@
+"""The offline loop: batch → loss → step.
+
+One explicit loop for every method that learns from a fixed dataset (SFT today; reward models and the
+DPO family plug in the same way). An algorithm supplies `weight(batch)`, `loss(model, batch)` and
+`evaluate(model, batches, accelerator)`; the loop owns accumulation, clipping, scheduling, logging,
+evaluation, checkpoints, resume and signals.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.data import DataLoader
+
+from alignlab.config import Config
+from alignlab.data.batching import LengthGroupedBatchSampler, pad_collate
+from alignlab.runs.metrics import MetricsLog
+from alignlab.runs.rundir import RunDir
+from alignlab.training import checkpoint as ckpt
+from alignlab.training.memory import memory_report
+from alignlab.training.optim import build_optimizer, build_scheduler
+from alignlab.training.progress import progress_bar
+from alignlab.training.signals import GracefulStop, Interrupted, TrainingDiverged
+
+
+@dataclass
+class OfflineRun:
+    """What the loop needs, assembled by a pipeline."""
+
+    cfg: Config
+    run: RunDir
+    accelerator: object
+    model: torch.nn.Module
+    tokenizer: object
+    algorithm: object
+    train_examples: list[dict]
+    eval_examples: list[dict] | None
+    log: MetricsLog
+    history: list[dict] = field(default_factory=list)
+
+
+def make_loader(examples, cfg: Config, pad_id: int, shuffle: bool) -> tuple[DataLoader, LengthGroupedBatchSampler]:
+    sampler = LengthGroupedBatchSampler([len(e["input_ids"]) for e in examples], cfg.train.batch_size,
+                                        cfg.seed, group_by_length=cfg.train.group_by_length, shuffle=shuffle)
+    return DataLoader(examples, batch_sampler=sampler, collate_fn=pad_collate(pad_id)), sampler
+
+
+def total_steps(cfg: Config, batches_per_epoch: int) -> int:
+    return cfg.train.max_steps or cfg.train.epochs * math.ceil(batches_per_epoch / cfg.train.grad_accum)
+
+
+def train_offline(r: OfflineRun, resume_from=None) -> dict:
+    """Train to the configured number of optimizer steps; returns the last train and eval metrics."""
+    cfg, acc = r.cfg, r.accelerator
+    loader, sampler = make_loader(r.train_examples, cfg, r.tokenizer.pad_token_id, shuffle=True)
+    n_steps = total_steps(cfg, len(loader))
+    optimizer = build_optimizer(r.model, cfg.optimizer)
+    scheduler = build_scheduler(optimizer, cfg.scheduler, n_steps)
+    model, optimizer, loader = acc.prepare(r.model, optimizer, loader)
+    eval_loader = _eval_loader(r, acc)
+    state = ckpt.LoopState()
+    if resume_from is not None:
+        state = ckpt.load_checkpoint(resume_from, model, optimizer, scheduler, acc)
+        r.log.truncate_after(state.step) if acc.is_main_process else None
+    if state.step == 0:
+        _evaluate(r, model, eval_loader, 0, 0.0)  # the starting point every later eval is compared with
+    model.train()
+    last = {}
+    with GracefulStop() as stop, progress_bar(f"{r.algorithm.name} · {cfg.name}", n_steps, state.step,
+                                              enabled=cfg.logging.progress and acc.is_main_process) as bar:
+        while state.step < n_steps:
+            sampler.set_epoch(state.epoch)
+            batches = acc.skip_first_batches(loader, state.batch_in_epoch) if state.batch_in_epoch else loader
+            for window in _windows(iter(batches), cfg.train.grad_accum):
+                last.update(_optimizer_step(r, model, optimizer, scheduler, window, state))
+                state.step += 1
+                state.batch_in_epoch += len(window)
+                epoch = state.epoch + state.batch_in_epoch / len(loader)
+                _after_step(r, model, optimizer, scheduler, state, eval_loader, last, epoch, n_steps)
+                bar.update(state.step, loss=last["loss"])
+                if stop.requested:
+                    folder = _save(r, model, optimizer, scheduler, state)
+                    raise Interrupted(stop.signum, str(folder))
+                if state.step >= n_steps:
+                    break
+            else:
+                state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+    return _finish(r, model, optimizer, scheduler, state, eval_loader, last, len(loader))
+
+
+def _windows(it, size: int):
+    """Group micro-batches into accumulation windows; the last window of an epoch may be short."""
+    window = []
+    for batch in it:
+        window.append(batch)
+        if len(window) == size:
+            yield window
+            window = []
+    if window:
+        yield window
+
+
+def _optimizer_step(r: OfflineRun, model, optimizer, scheduler, window, state) -> dict:
+    acc, algo = r.accelerator, r.algorithm
+    t0 = time.perf_counter()
+    weight = max(1, sum(algo.weight(b) for b in window))
+    loss_sum, real_tokens, padded_tokens = 0.0, 0, 0
+    for i, batch in enumerate(window):
+        sync = nullcontext() if i == len(window) - 1 else acc.no_sync(model)
+        with sync, acc.autocast():
+            loss, _ = algo.loss(model, batch)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(_diverged_message(r, f"non-finite loss ({loss.item()})", state.step + 1))
+        acc.backward(loss / weight)
+        loss_sum += loss.item()
+        real_tokens += int(batch["attention_mask"].sum())
+        padded_tokens += batch["attention_mask"].numel()
+    max_norm = r.cfg.train.max_grad_norm or float("inf")
+    grad_norm = acc.clip_grad_norm_(model.parameters(), max_norm)
+    if not torch.isfinite(grad_norm) and r.cfg.train.mixed_precision != "fp16":
+        raise TrainingDiverged(_diverged_message(r, "non-finite gradient norm", state.step + 1))
+    lr = scheduler.get_last_lr()[0]
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    elapsed = time.perf_counter() - t0
+    return {"loss": loss_sum / weight, "grad_norm": float(grad_norm), "lr": lr,
+            "pad_fraction": 1 - real_tokens / max(1, padded_tokens),
+            "tokens_per_s": real_tokens * acc.num_processes / max(elapsed, 1e-9)}
+
+
+def _after_step(r, model, optimizer, scheduler, state, eval_loader, last, epoch, n_steps) -> None:
+    cfg = r.cfg.train
+    if state.step == 1 and r.accelerator.is_main_process:
+        r.log.log(state.step, "memory", memory_report(r.accelerator.unwrap_model(model), optimizer))
+    if state.step % cfg.log_every == 0 and r.accelerator.is_main_process:
+        r.history.append(r.log.log(state.step, "train", last, epoch=epoch))
+    if cfg.eval_every and state.step % cfg.eval_every == 0 and state.step < n_steps:
+        _evaluate(r, model, eval_loader, state.step, epoch)
+    if cfg.save_every and state.step % cfg.save_every == 0 and state.step < n_steps:
+        _save(r, model, optimizer, scheduler, state)
+
+
+def _evaluate(r: OfflineRun, model, eval_loader, step: int, epoch: float) -> dict:
+    if eval_loader is None:
+        return {}
+    model.eval()
+    metrics = r.algorithm.evaluate(model, eval_loader, r.accelerator)
+    model.train()
+    if r.accelerator.is_main_process:
+        r.history.append(r.log.log(step, "eval", metrics, epoch=epoch))
+    return metrics
+
+
+def _save(r: OfflineRun, model, optimizer, scheduler, state):
+    folder = r.run.checkpoints / f"step-{state.step}"
+    ckpt.save_checkpoint(folder, model, optimizer, scheduler, state, r.accelerator)
+    if r.accelerator.is_main_process:
+        ckpt.prune_checkpoints(r.run.checkpoints, r.cfg.train.keep_checkpoints)
+    return folder
+
+
+def _finish(r, model, optimizer, scheduler, state, eval_loader, last, epoch_len: int) -> dict:
+    """Final log, eval and checkpoint at the last step (periodic eval/save skip that step to avoid doubles)."""
+    epoch = state.epoch + state.batch_in_epoch / epoch_len
+    if state.step % r.cfg.train.log_every and r.accelerator.is_main_process:
+        r.history.append(r.log.log(state.step, "train", last, epoch=epoch))
+    final_eval = _evaluate(r, model, eval_loader, state.step, epoch)
+    latest = ckpt.latest_checkpoint(r.run.checkpoints)
+    if latest is None or latest.name != f"step-{state.step}":
+        _save(r, model, optimizer, scheduler, state)
+    return {"train": last, "eval": final_eval, "steps": state.step, "model": model}
+
+
+def _eval_loader(r: OfflineRun, acc):
+    if not r.eval_examples:
+        return None
+    loader, _ = make_loader(r.eval_examples, r.cfg, r.tokenizer.pad_token_id, shuffle=False)
+    return acc.prepare(loader)
+
+
+def _diverged_message(r: OfflineRun, what: str, step: int) -> str:
+    good = ckpt.latest_checkpoint(r.run.checkpoints)
+    kept = f"last good checkpoint kept: {good}" if good else "no checkpoint had been written yet"
+    return f"{what} at step {step}; training stopped ({kept})"
