@@ -167,6 +167,8 @@ def _config_for(config, overrides, resume):
 
 
 def _print_result(result: dict) -> None:
+    if not result.get("is_main_process", True):
+        return
     ev, tr = result.get("eval") or {}, result.get("train") or {}
     console.print(f"[bold]run directory:[/bold] {result['run_dir']}")
     console.print(f"steps {result['steps']}  train loss {tr.get('loss', float('nan')):.4f}"
@@ -199,7 +201,12 @@ def _expand_bare_resume(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
+    from alignlab.cli.launch import relaunch_distributed, requested_cpu_processes
+
     sys.argv[1:] = _expand_bare_resume(sys.argv[1:])
+    n = requested_cpu_processes()
+    if n > 1:
+        sys.exit(relaunch_distributed(n, sys.argv[1:]))
     app(prog_name="alignlab")
 
 

@@ -9,7 +9,7 @@ from transformers import PreTrainedModel
 from alignlab.config.schema import LoraConfig
 
 
-def apply_lora(model: PreTrainedModel, cfg: LoraConfig, quantized: bool = False):
+def apply_lora(model: PreTrainedModel, cfg: LoraConfig, quantized: bool = False, checkpointing: bool = False):
     if quantized:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     peft_cfg = PeftLoraConfig(
@@ -17,7 +17,8 @@ def apply_lora(model: PreTrainedModel, cfg: LoraConfig, quantized: bool = False)
         modules_to_save=cfg.modules_to_save or None, task_type="CAUSAL_LM", bias="none",
     )
     model = get_peft_model(model, peft_cfg)
-    if getattr(model, "is_gradient_checkpointing", False):
+    if checkpointing:
+        # With frozen embeddings the checkpointed blocks would see inputs without grad and skip backward.
         model.enable_input_require_grads()
     return model
 

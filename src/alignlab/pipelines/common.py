@@ -29,12 +29,23 @@ def load_policy(cfg: Config, verbose: bool = True):
     is_adapter = adapter_base(mcfg.name_or_path) is not None
     model = load_model(mcfg, trainable_adapter=is_adapter and cfg.lora.enabled)
     if cfg.lora.enabled and not is_adapter:
-        model = apply_lora(model, cfg.lora, quantized=cfg.model.load_in_4bit)
+        model = apply_lora(model, cfg.lora, quantized=cfg.model.load_in_4bit,
+                           checkpointing=cfg.model.gradient_checkpointing)
     trainable, total = parameter_counts(model)
     if verbose:
         console.print(f"model {cfg.model.name_or_path}: {trainable:,} trainable of {total:,} parameters "
                       f"({100 * trainable / max(total, 1):.2f}%)" + (f", LoRA r={cfg.lora.r}" if cfg.lora.enabled else ""))
     return model, tokenizer
+
+
+def wants_cpu(cfg: Config) -> bool:
+    """CPU when asked, or when no accelerator exists (then multi-process runs use gloo: MULTI_CPU)."""
+    import torch
+
+    if cfg.model.device == "cpu":
+        return True
+    mps = getattr(torch.backends, "mps", None)
+    return cfg.model.device == "auto" and not torch.cuda.is_available() and not (mps and mps.is_available())
 
 
 def make_accelerator(cfg: Config, run_path: Path | None):
@@ -43,7 +54,7 @@ def make_accelerator(cfg: Config, run_path: Path | None):
 
     trackers = cfg.logging.report_to if run_path is not None else []
     project = ProjectConfiguration(project_dir=str(run_path), logging_dir=str(run_path)) if run_path else None
-    return Accelerator(cpu=cfg.model.device == "cpu", mixed_precision=cfg.train.mixed_precision,
+    return Accelerator(cpu=wants_cpu(cfg), mixed_precision=cfg.train.mixed_precision,
                        log_with=trackers or None, project_config=project)
 
 
@@ -52,7 +63,7 @@ def agreed_run_path(cfg: Config, resume: Path | None) -> Path:
     from accelerate import PartialState
     from accelerate.utils import broadcast_object_list
 
-    state = PartialState(cpu=cfg.model.device == "cpu")
+    state = PartialState(cpu=wants_cpu(cfg))
     path = [str(resume if resume is not None else new_run_name(cfg))]
     if state.num_processes > 1:
         broadcast_object_list(path, from_process=0)

@@ -53,7 +53,7 @@ def run_sft(cfg: Config, command: str = "", resume: Path | None = None, corpus_s
         raise
     _save_final(acc, result.pop("model"), tokenizer, run)
     _close(acc, run, "completed")
-    return {"run_dir": str(path), **result}
+    return {"run_dir": str(path), "is_main_process": acc.is_main_process, **result}
 
 
 def _report_data(run, log, stats, train, resume) -> None:

@@ -128,9 +128,11 @@ def _optimizer_step(r: OfflineRun, model, optimizer, scheduler, window, state) -
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     elapsed = time.perf_counter() - t0
-    return {"loss": loss_sum / weight, "grad_norm": float(grad_norm), "lr": lr,
-            "pad_fraction": 1 - real_tokens / max(1, padded_tokens),
-            "tokens_per_s": real_tokens * acc.num_processes / max(elapsed, 1e-9)}
+    # Sum over processes so the logged numbers describe the global batch, not rank 0's share.
+    totals = acc.reduce(torch.tensor([loss_sum, weight, real_tokens, padded_tokens], dtype=torch.float64,
+                                     device=acc.device), reduction="sum").tolist()
+    return {"loss": totals[0] / totals[1], "grad_norm": float(grad_norm), "lr": lr,
+            "pad_fraction": 1 - totals[2] / max(1.0, totals[3]), "tokens_per_s": totals[2] / max(elapsed, 1e-9)}
 
 
 def _after_step(r, model, optimizer, scheduler, state, eval_loader, last, epoch, n_steps) -> None:
@@ -161,6 +163,7 @@ def _save(r: OfflineRun, model, optimizer, scheduler, state):
     ckpt.save_checkpoint(folder, model, optimizer, scheduler, state, r.accelerator)
     if r.accelerator.is_main_process:
         ckpt.prune_checkpoints(r.run.checkpoints, r.cfg.train.keep_checkpoints)
+        r.run.record_wall_time(last_checkpoint=folder.name)
     return folder
 
 
