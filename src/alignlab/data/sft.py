@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from alignlab.config.schema import DataConfig
-from alignlab.data.sources import DataError
+from alignlab.data.sources import ROW_INDEX, DataError
 
 IGNORE = -100
 
@@ -59,13 +59,13 @@ def load_template(cfg: DataConfig, tokenizer) -> str | None:
 
 def tokenize_rows(rows, tokenizer, cfg: DataConfig) -> tuple[list[dict], SFTStats]:
     """Tokenise every row; a malformed row raises DataError naming its index and field."""
-    fmt = detect_format(cfg, list(rows.column_names))
+    fmt = detect_format(cfg, [c for c in rows.column_names if c != ROW_INDEX])
     template = load_template(cfg, tokenizer)
     if fmt == "messages" and template is None:
         template = load_template(cfg.model_copy(update={"chat_template": "tokenizer"}), tokenizer)
     stats, examples = SFTStats(), []
     for i, row in enumerate(rows):
-        ids, mask = _encode(fmt, row, i, tokenizer, cfg, template)
+        ids, mask = _encode(fmt, row, row.get(ROW_INDEX, i), tokenizer, cfg, template)
         stats.rows += 1
         ex = _truncate(ids, mask, cfg.max_length, stats)
         if ex is not None:

@@ -47,8 +47,16 @@ def load_splits(cfg: DataConfig, seed: int, spec: corpus.CorpusSpec | None = Non
         if cfg.eval_split and held is None and cfg.eval_fraction > 0:
             parts = train.train_test_split(test_size=cfg.eval_fraction, seed=seed)
             train, held = parts["train"], parts["test"]
-    train = _cap(train.shuffle(seed=seed), cfg.max_train_samples)
-    return train, _cap(held, cfg.max_eval_samples) if held is not None else None
+    # Errors must name the row as it is in the source, whatever shuffling or capping happens later.
+    train = _cap(_numbered(train).shuffle(seed=seed), cfg.max_train_samples)
+    return train, _cap(_numbered(held), cfg.max_eval_samples) if held is not None else None
+
+
+ROW_INDEX = "__row__"
+
+
+def _numbered(ds: Dataset) -> Dataset:
+    return ds if ROW_INDEX in ds.column_names else ds.add_column(ROW_INDEX, list(range(len(ds))))
 
 
 def _load_external(cfg: DataConfig) -> DatasetDict:

@@ -1,0 +1,33 @@
+"""Local datasets (jsonl, csv) and the errors a user sees for bad rows."""
+
+import json
+
+from tests.conftest import FAST, run_cli
+
+
+def _write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_local_jsonl_with_field_mapping_and_messages(alignlab_home, tmp_path):
+    data = tmp_path / "qa.jsonl"
+    _write_jsonl(data, [{"question": f"Is film {i} good?", "answer": " Yes, it is wonderful."} for i in range(40)])
+    run_cli("train", "sft", *FAST, f"data.dataset={data}", "data.prompt_field=question", "data.response_field=answer",
+            "train.max_steps=3", f"run_dir={tmp_path / 'a'}")
+    chat = tmp_path / "chat"
+    chat.mkdir()
+    msgs = [{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello there."}]}]
+    _write_jsonl(chat / "train.jsonl", msgs * 20)
+    _write_jsonl(chat / "validation.jsonl", msgs * 4)
+    run_cli("train", "sft", *FAST, f"data.dataset={chat}", "train.max_steps=3", f"run_dir={tmp_path / 'b'}")
+    data_event = json.loads((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()[0])
+    assert data_event["split"] == "data" and data_event["eval_rows"] == 4
+
+
+def test_csv_and_bad_row(alignlab_home, tmp_path):
+    csv = tmp_path / "d.csv"
+    csv.write_text("prompt,response\n" + "".join(f"p{i},r{i}\n" for i in range(30)) + "p_last,\n")
+    proc = run_cli("train", "sft", *FAST, f"data.dataset={csv}", "data.eval_split=null",
+                   "data.max_train_samples=null", "train.max_steps=2", check=False, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "row 30: field 'response' is missing" in proc.stderr  # the source row, though training shuffles

@@ -1,0 +1,58 @@
+import pytest
+
+from alignlab.config import ConfigError, load_config
+from alignlab.config.loader import explain_config, parse_override
+from alignlab.config.presets import list_presets
+
+
+def test_override_values_are_typed():
+    cfg = load_config(None, ["optimizer.lr=1e-4", "lora.r=8", "lora.target_modules=[c_attn,c_proj]",
+                             "train.max_grad_norm=null", "data.completion_only=false", "name=abc"])
+    assert cfg.optimizer.lr == 1e-4 and isinstance(cfg.lora.r, int) and cfg.lora.r == 8
+    assert cfg.lora.target_modules == ["c_attn", "c_proj"]
+    assert cfg.train.max_grad_norm is None and cfg.data.completion_only is False and cfg.name == "abc"
+
+
+def test_parse_override_keeps_strings_with_equals():
+    assert parse_override("data.dataset=a=b") == (["data", "dataset"], "a=b")
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("optimizer.name=nonsense", "optimizer.name"),
+    ("lora.r=-1", "lora.r"),
+    ("train.batch_size=abc", "train.batch_size"),
+    ("scheduler.name=cosin", "did you mean 'cosine'"),
+    ("optimzer.lr=1", "did you mean 'optimizer'"),
+    ("optimizer.name=sgd_momentun", "did you mean 'sgd_momentum'"),
+])
+def test_bad_values_name_the_field(override, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [override])
+    message = str(info.value)
+    assert expected in message and "\n" not in message
+
+
+def test_any_torch_optimizer_name_is_allowed():
+    assert load_config(None, ["optimizer.name=RMSprop"]).optimizer.name == "RMSprop"
+    assert load_config(None, ["optimizer.name=SGD_Nesterov"]).optimizer.name == "sgd_nesterov"
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_every_preset_validates():
+    presets = list_presets()
+    assert "sft/reviews-tiny" in presets and "quickstart" in presets
+    for name in presets:
+        load_config(name)
+
+
+def test_every_field_is_documented():
+    undocumented = [key for key, _, doc in explain_config() if not doc]
+    assert undocumented == []

@@ -1,0 +1,29 @@
+import math
+
+import torch
+
+from alignlab.losses.sft import IGNORE, causal_lm_nll
+
+
+def test_causal_lm_nll_by_hand():
+    # Vocabulary of 2. Position 0 predicts labels[1]; position 1 predicts labels[2] (masked); pos 2 is last.
+    logits = torch.tensor([[[0.0, 0.0], [2.0, 0.0], [1.0, 1.0]]])
+    labels = torch.tensor([[IGNORE, 1, IGNORE]])
+    loss, m = causal_lm_nll(logits, labels)
+    assert m["tokens"].item() == 1
+    assert math.isclose(loss.item(), math.log(2), rel_tol=1e-6)  # uniform over 2 tokens: -log(1/2)
+
+    labels = torch.tensor([[IGNORE, 1, 0]])
+    loss, m = causal_lm_nll(logits, labels)
+    # -log(1/2) - log(e^2 / (e^2 + 1))
+    expected = math.log(2) + math.log(1 + math.exp(-2))
+    assert m["tokens"].item() == 2 and math.isclose(loss.item(), expected, rel_tol=1e-6)
+
+
+def test_label_smoothing_by_hand():
+    logits = torch.tensor([[[2.0, 0.0], [0.0, 0.0]]])
+    labels = torch.tensor([[IGNORE, 0]])
+    loss, _ = causal_lm_nll(logits, labels, label_smoothing=0.2)
+    logp0, logp1 = -math.log(1 + math.exp(-2)), -math.log(1 + math.exp(2))
+    expected = -(0.9 * logp0 + 0.1 * logp1)  # (1-ε) on target + ε/V on every class, V=2
+    assert math.isclose(loss.item(), expected, rel_tol=1e-6)
