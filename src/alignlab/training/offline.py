@@ -73,8 +73,10 @@ def train_offline(r: OfflineRun, resume_from=None) -> dict:
     with GracefulStop() as stop, progress_bar(f"{r.algorithm.name} · {cfg.name}", n_steps, state.step,
                                               enabled=cfg.logging.progress and acc.is_main_process) as bar:
         while state.step < n_steps:
-            sampler.set_epoch(state.epoch)
             batches = acc.skip_first_batches(loader, state.batch_in_epoch) if state.batch_in_epoch else loader
+            # accelerate's loaders re-seed the sampler from their own iteration counter: pin both to our epoch.
+            batches.set_epoch(state.epoch)
+            sampler.set_epoch(state.epoch)
             for window in _windows(iter(batches), cfg.train.grad_accum):
                 last.update(_optimizer_step(r, model, optimizer, scheduler, window, state))
                 state.step += 1
