@@ -108,3 +108,11 @@ def test_quickstart(alignlab_home, tmp_path):
     assert "run directory:" in proc.stderr and "held-out loss" in proc.stderr
     summary = json.loads(next((tmp_path / "runs").glob("quickstart-*/quickstart.json")).read_text())
     assert math.isfinite(summary["heldout_loss_end"])
+
+
+@pytest.mark.parametrize("optimizer, buffers", [("sgd", 0), ("sgd_momentum", 1), ("sgd_nesterov", 1), ("adamw", 2)])
+def test_memory_report_matches_invariant(alignlab_home, tmp_path, optimizer, buffers):
+    run_dir = tmp_path / optimizer
+    run_cli("train", "sft", *FAST, "train.max_steps=1", f"optimizer.name={optimizer}", f"run_dir={run_dir}")
+    (mem,) = _metrics(run_dir, "memory")
+    assert mem["optimizer_state_bytes"] == mem["trainable_params"] * 4 * buffers
