@@ -10,7 +10,6 @@ import sys
 import time
 
 import pytest
-
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow

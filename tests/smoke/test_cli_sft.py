@@ -8,7 +8,6 @@ import math
 import pytest
 import torch
 from safetensors.torch import load_file
-
 from tests.conftest import FAST, MICRO, run_cli
 
 

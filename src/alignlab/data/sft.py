@@ -121,7 +121,7 @@ def _truncate(ids, mask, max_length, stats: SFTStats) -> dict | None:
     stats.kept += 1
     stats.tokens += len(ids)
     stats.target_tokens += sum(mask[1:])
-    return {"input_ids": ids, "labels": [t if m else IGNORE for t, m in zip(ids, mask)]}
+    return {"input_ids": ids, "labels": [t if m else IGNORE for t, m in zip(ids, mask, strict=True)]}
 
 
 def _field(row: dict, name: str, i: int) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alignlab.config import Config
+from alignlab.config import Config, ConfigError
 from alignlab.config.schema import ModelConfig
 from alignlab.models.builtin import is_builtin
 from alignlab.models.loading import adapter_base, load_model, load_tokenizer
@@ -49,11 +49,15 @@ def wants_cpu(cfg: Config) -> bool:
 
 
 def make_accelerator(cfg: Config, run_path: Path | None):
+    import torch
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration
 
+    if cfg.model.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("model.device='cuda' but no CUDA device is available; use auto or cpu")
     trackers = cfg.logging.report_to if run_path is not None else []
-    project = ProjectConfiguration(project_dir=str(run_path), logging_dir=str(run_path)) if run_path else None
+    project = (ProjectConfiguration(project_dir=str(run_path), logging_dir=str(run_path / "tensorboard"))
+               if run_path else None)
     return Accelerator(cpu=wants_cpu(cfg), mixed_precision=cfg.train.mixed_precision,
                        log_with=trackers or None, project_config=project)
 

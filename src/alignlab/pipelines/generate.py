@@ -34,9 +34,9 @@ def sample(model_cfg: ModelConfig, prompts: list[str], gen: GenerationConfig, se
     tokenizer, model = load_tokenizer(mcfg), load_model(mcfg)
     device = "cuda" if mcfg.device in ("auto", "cuda") and _cuda() else "cpu"
     completions = generate(model.to(device), tokenizer, prompts, gen, seed=seed, chat=chat, progress=progress)
-    flat = [(p, c) for p, cs in zip(prompts, completions) for c in cs]
+    flat = [(p, c) for p, cs in zip(prompts, completions, strict=True) for c in cs]
     scores = vader_compound([c for _, c in flat])
-    return [{"prompt": p, "completion": c, "vader": s} for (p, c), s in zip(flat, scores)]
+    return [{"prompt": p, "completion": c, "vader": s} for (p, c), s in zip(flat, scores, strict=True)]
 
 
 def write_jsonl(records: list[dict], path: Path) -> None:

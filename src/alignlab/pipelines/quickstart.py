@@ -13,7 +13,6 @@ from alignlab.pipelines.sft import run_sft
 from alignlab.runs.atomic import atomic_write_json
 
 
-
 def quickstart_config(overrides: list[str]):
     """The packaged `quickstart` preset, then the user's overrides."""
     return load_config(resolve_preset("quickstart"), overrides)

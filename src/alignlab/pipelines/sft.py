@@ -10,7 +10,13 @@ from alignlab.algorithms.sft import SFT
 from alignlab.config import Config
 from alignlab.data.sft import fingerprint, tokenize_rows
 from alignlab.data.sources import load_splits
-from alignlab.pipelines.common import agreed_run_path, load_policy, make_accelerator, open_run_dir
+from alignlab.pipelines.common import (
+    agreed_run_path,
+    check_environment,
+    load_policy,
+    make_accelerator,
+    open_run_dir,
+)
 from alignlab.runs.atomic import atomic_dir
 from alignlab.runs.metrics import MetricsLog
 from alignlab.training import checkpoint as ckpt
@@ -30,6 +36,7 @@ def prepare_sft_data(cfg: Config, tokenizer, corpus_spec=None):
 
 def run_sft(cfg: Config, command: str = "", resume: Path | None = None, corpus_spec=None) -> dict:
     """Train; returns {"run_dir", "train", "eval", "steps"}. Exceptions leave the run resumable."""
+    check_environment(cfg)
     path = agreed_run_path(cfg, resume)
     acc = make_accelerator(cfg, path)
     run = open_run_dir(cfg, path, command, resuming=resume is not None, is_main=acc.is_main_process)
@@ -40,7 +47,7 @@ def run_sft(cfg: Config, command: str = "", resume: Path | None = None, corpus_s
     if acc.is_main_process:
         _report_data(run, log, stats, train, resume)
     if cfg.logging.report_to:
-        acc.init_trackers("tensorboard" if "tensorboard" in cfg.logging.report_to else cfg.name)
+        acc.init_trackers("alignlab", init_kwargs={"wandb": {"name": path.name}, "mlflow": {"run_name": path.name}})
     start = ckpt.latest_checkpoint(run.checkpoints) if resume is not None else None
     loop = OfflineRun(cfg, run, acc, model, tokenizer, SFT(cfg.sft.label_smoothing), train, held, log)
     try:

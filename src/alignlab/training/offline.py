@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch.utils.data import DataLoader
@@ -40,7 +40,6 @@ class OfflineRun:
     train_examples: list[dict]
     eval_examples: list[dict] | None
     log: MetricsLog
-    history: list[dict] = field(default_factory=list)
 
 
 def make_loader(examples, cfg: Config, pad_id: int, shuffle: bool) -> tuple[DataLoader, LengthGroupedBatchSampler]:
@@ -84,7 +83,7 @@ def train_offline(r: OfflineRun, resume_from=None) -> dict:
                 epoch = state.epoch + state.batch_in_epoch / len(loader)
                 _after_step(r, model, optimizer, scheduler, state, eval_loader, last, epoch, n_steps)
                 bar.update(state.step, loss=last["loss"])
-                if stop.requested:
+                if _stop_requested(stop, acc):
                     folder = _save(r, model, optimizer, scheduler, state)
                     raise Interrupted(stop.signum, str(folder))
                 if state.step >= n_steps:
@@ -92,6 +91,14 @@ def train_offline(r: OfflineRun, resume_from=None) -> dict:
             else:
                 state.epoch, state.batch_in_epoch = state.epoch + 1, 0
     return _finish(r, model, optimizer, scheduler, state, eval_loader, last, len(loader))
+
+
+def _stop_requested(stop: GracefulStop, acc) -> bool:
+    """A signal may reach only some ranks; all must stop at the same step or the next collective hangs."""
+    if acc.num_processes == 1:
+        return stop.requested
+    flag = torch.tensor([float(stop.requested)], device=acc.device)
+    return bool(acc.reduce(flag, reduction="sum").item() > 0)
 
 
 def _windows(it, size: int):
@@ -142,7 +149,7 @@ def _after_step(r, model, optimizer, scheduler, state, eval_loader, last, epoch,
     if state.step == 1 and r.accelerator.is_main_process:
         r.log.log(state.step, "memory", memory_report(r.accelerator.unwrap_model(model), optimizer))
     if state.step % cfg.log_every == 0 and r.accelerator.is_main_process:
-        r.history.append(r.log.log(state.step, "train", last, epoch=epoch))
+        r.log.log(state.step, "train", last, epoch=epoch)
     if cfg.eval_every and state.step % cfg.eval_every == 0 and state.step < n_steps:
         _evaluate(r, model, eval_loader, state.step, epoch)
     if cfg.save_every and state.step % cfg.save_every == 0 and state.step < n_steps:
@@ -156,7 +163,7 @@ def _evaluate(r: OfflineRun, model, eval_loader, step: int, epoch: float) -> dic
     metrics = r.algorithm.evaluate(model, eval_loader, r.accelerator)
     model.train()
     if r.accelerator.is_main_process:
-        r.history.append(r.log.log(step, "eval", metrics, epoch=epoch))
+        r.log.log(step, "eval", metrics, epoch=epoch)
     return metrics
 
 
@@ -173,7 +180,7 @@ def _finish(r, model, optimizer, scheduler, state, eval_loader, last, epoch_len:
     """Final log, eval and checkpoint at the last step (periodic eval/save skip that step to avoid doubles)."""
     epoch = state.epoch + state.batch_in_epoch / epoch_len
     if state.step % r.cfg.train.log_every and r.accelerator.is_main_process:
-        r.history.append(r.log.log(state.step, "train", last, epoch=epoch))
+        r.log.log(state.step, "train", last, epoch=epoch)
     final_eval = _evaluate(r, model, eval_loader, state.step, epoch)
     latest = ckpt.latest_checkpoint(r.run.checkpoints)
     if latest is None or latest.name != f"step-{state.step}":

@@ -41,7 +41,8 @@ class GracefulStop:
 class Interrupted(Exception):
     """Raised after the checkpoint is written; carries the conventional exit code (128 + signal)."""
 
-    def __init__(self, signum: int, checkpoint: str):
+    def __init__(self, signum: int | None, checkpoint: str):
+        signum = signum or signal.SIGTERM  # this rank got no signal itself: another rank did
         self.exit_code = 128 + signum
         super().__init__(f"stopped by {signal.Signals(signum).name}; checkpoint written to {checkpoint}")
 

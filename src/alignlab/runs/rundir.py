@@ -1,0 +1,135 @@
+"""The run directory: the only place a run writes.
+
+    runs/NAME-TIMESTAMP/
+      config.yaml        resolved config
+      manifest.json      command line, seed, versions, git commit, data fingerprint, wall time, status
+      metrics.jsonl      one JSON object per log event
+      checkpoints/step-N/  resumable state (see alignlab.training.checkpoint)
+      final/             save_pretrained model or adapter + tokenizer
+      tensorboard/       tracker events
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from alignlab.config import Config, dump_config
+from alignlab.runs.atomic import atomic_write_json, atomic_write_text
+
+
+@dataclass
+class RunDir:
+    path: Path
+    started: float = field(default_factory=time.time)
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def manifest_file(self) -> Path:
+        return self.path / "manifest.json"
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def final(self) -> Path:
+        return self.path / "final"
+
+    def manifest(self) -> dict:
+        return json.loads(self.manifest_file.read_text()) if self.manifest_file.exists() else {}
+
+    def update_manifest(self, **fields) -> None:
+        data = self.manifest()
+        data.update(fields)
+        atomic_write_json(self.manifest_file, data)
+
+    def record_wall_time(self, **fields) -> None:
+        """Wall time so far, summed over resumed segments (also written at checkpoints, so kill -9 loses little)."""
+        wall = self.manifest().get("wall_time_s_previous", 0.0) + (time.time() - self.started)
+        self.update_manifest(wall_time_s=round(wall, 2), **fields)
+
+    def finish(self, status: str) -> None:
+        self.record_wall_time(status=status, finished=_now_iso())
+
+
+def new_run_name(cfg: Config) -> Path:
+    if cfg.run_dir:
+        return Path(cfg.run_dir)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(cfg.output_dir) / f"{cfg.name}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def create_run(path: Path, cfg: Config, command: str) -> RunDir:
+    """Make the folder and write config.yaml and the first manifest (status `running`)."""
+    path.mkdir(parents=True, exist_ok=True)
+    run = RunDir(path)
+    atomic_write_text(run.config_file, dump_config(cfg))
+    atomic_write_json(run.manifest_file, {
+        "name": cfg.name, "command": command, "seed": cfg.seed, "started": _now_iso(), "status": "running",
+        "versions": library_versions(), "git_commit": git_commit(), "host": platform.node(),
+    })
+    return run
+
+
+def open_run(path: Path) -> RunDir:
+    """Reopen an existing run for `--resume`, carrying its wall time forward."""
+    if not (path / "config.yaml").exists():
+        raise FileNotFoundError(f"'{path}' is not an alignlab run directory (no config.yaml)")
+    run = RunDir(path)
+    data = run.manifest()
+    run.update_manifest(status="running", wall_time_s_previous=data.get("wall_time_s", 0.0),
+                        resumed=[*data.get("resumed", []), _now_iso()])
+    return run
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": sys.version.split()[0]}
+    for name in ("alignlab", "torch", "transformers", "peft", "accelerate", "datasets", "tokenizers"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def latest_run(output_dir: str | Path, name: str | None = None) -> Path | None:
+    """Newest run directory under `output_dir` (optionally for one run name)."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        return None
+    runs = [p for p in root.iterdir() if (p / "config.yaml").exists() and (name is None or p.name.startswith(name))]
+    return max(runs, key=lambda p: p.stat().st_mtime) if runs else None
+
+
+def _now_iso() -> str:
+    return datetime.now().isoformat(timespec="seconds")
