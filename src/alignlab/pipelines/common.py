@@ -7,7 +7,7 @@ from pathlib import Path
 from alignlab.config import Config, ConfigError
 from alignlab.config.schema import ModelConfig
 from alignlab.models.builtin import is_builtin
-from alignlab.models.loading import adapter_base, load_model, load_tokenizer
+from alignlab.models.loading import adapter_base, four_bit_config, load_model, load_tokenizer
 from alignlab.models.lora import apply_lora, parameter_counts
 from alignlab.runs.rundir import RunDir, create_run, new_run_name, open_run
 from alignlab.training.progress import console
@@ -48,13 +48,20 @@ def wants_cpu(cfg: Config) -> bool:
     return cfg.model.device == "auto" and not torch.cuda.is_available() and not (mps and mps.is_available())
 
 
-def make_accelerator(cfg: Config, run_path: Path | None):
+def check_environment(cfg: Config) -> None:
+    """Fail before anything is written when the config asks for hardware or packages that are missing."""
     import torch
-    from accelerate import Accelerator
-    from accelerate.utils import ProjectConfiguration
 
     if cfg.model.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("model.device='cuda' but no CUDA device is available; use auto or cpu")
+    if cfg.model.load_in_4bit:
+        four_bit_config()
+
+
+def make_accelerator(cfg: Config, run_path: Path | None):
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration
+
     trackers = cfg.logging.report_to if run_path is not None else []
     project = (ProjectConfiguration(project_dir=str(run_path), logging_dir=str(run_path / "tensorboard"))
                if run_path else None)
