@@ -96,3 +96,12 @@ def test_non_finite_loss_stops_and_names_the_step(alignlab_home, tmp_path):
     assert "non-finite loss" in proc.stderr and "at step 5" in proc.stderr and "step-4" in proc.stderr
     assert (run_dir / "checkpoints" / "step-4").is_dir() and not (run_dir / "final").exists()
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "failed"
+
+
+def test_resume_before_first_checkpoint_starts_over_cleanly(alignlab_home, tmp_path):
+    full, early = tmp_path / "full", tmp_path / "early"
+    run_cli("train", "sft", *SETTINGS, f"run_dir={full}")
+    run_cli("train", "sft", *SETTINGS, f"run_dir={early}")
+    _rewind(early, 0)  # no checkpoint survives
+    run_cli("train", "sft", "--resume", str(early))
+    assert _events(early) == _events(full)

@@ -44,11 +44,13 @@ def run_sft(cfg: Config, command: str = "", resume: Path | None = None, corpus_s
     model, tokenizer = load_policy(cfg, verbose=acc.is_main_process)
     train, held, stats = prepare_sft_data(cfg, tokenizer, corpus_spec)
     log = MetricsLog(run.metrics_file, tracker=acc if cfg.logging.report_to else None)
+    start = ckpt.latest_checkpoint(run.checkpoints) if resume is not None else None
     if acc.is_main_process:
-        _report_data(run, log, stats, train, resume)
+        if resume is not None and start is None:
+            log.truncate_after(-1)  # stopped before its first checkpoint: start over in the same folder
+        _report_data(run, log, stats, train, fresh=start is None)
     if cfg.logging.report_to:
         acc.init_trackers("alignlab", init_kwargs={"wandb": {"name": path.name}, "mlflow": {"run_name": path.name}})
-    start = ckpt.latest_checkpoint(run.checkpoints) if resume is not None else None
     loop = OfflineRun(cfg, run, acc, model, tokenizer, SFT(cfg.sft.label_smoothing), train, held, log)
     try:
         result = train_offline(loop, resume_from=start)
@@ -63,11 +65,11 @@ def run_sft(cfg: Config, command: str = "", resume: Path | None = None, corpus_s
     return {"run_dir": str(path), "is_main_process": acc.is_main_process, **result}
 
 
-def _report_data(run, log, stats, train, resume) -> None:
+def _report_data(run, log, stats, train, fresh: bool) -> None:
     s = stats["train"]
     console.print(f"data: {s['kept']} training examples ({s['truncated']} truncated, "
                   f"{s['dropped_no_target']} dropped with no target left), {s['target_tokens']} target tokens")
-    if resume is None:
+    if fresh:
         log.log(0, "data", {f"train_{k}": v for k, v in s.items()}
                 | {f"eval_{k}": v for k, v in (stats["eval"] or {}).items()})
         run.update_manifest(data_fingerprint=fingerprint(train), data=stats)

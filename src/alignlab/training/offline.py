@@ -64,7 +64,8 @@ def train_offline(r: OfflineRun, resume_from=None) -> dict:
     state = ckpt.LoopState()
     if resume_from is not None:
         state = ckpt.load_checkpoint(resume_from, model, optimizer, scheduler, acc)
-        r.log.truncate_after(state.step) if acc.is_main_process else None
+        if acc.is_main_process:
+            r.log.truncate_after(state.step)
     if state.step == 0:
         _evaluate(r, model, eval_loader, 0, 0.0)  # the starting point every later eval is compared with
     model.train()
