@@ -31,3 +31,17 @@ def test_csv_and_bad_row(alignlab_home, tmp_path):
                    "data.max_train_samples=null", "train.max_steps=2", check=False, cwd=tmp_path)
     assert proc.returncode == 2
     assert "row 30: field 'response' is missing" in proc.stderr  # the source row, though training shuffles
+
+
+def test_save_to_disk_folder_and_parquet(alignlab_home, tmp_path):
+    from datasets import Dataset, DatasetDict
+
+    rows = [{"prompt": f"Film {i} was", "response": " lovely."} for i in range(24)]
+    DatasetDict({"train": Dataset.from_list(rows), "validation": Dataset.from_list(rows[:4])}).save_to_disk(
+        str(tmp_path / "disk"))
+    run_cli("train", "sft", *FAST, f"data.dataset={tmp_path / 'disk'}", "train.max_steps=2", f"run_dir={tmp_path / 'a'}")
+    Dataset.from_list(rows).to_parquet(str(tmp_path / "rows.parquet"))
+    run_cli("train", "sft", *FAST, f"data.dataset={tmp_path / 'rows.parquet'}", "train.max_steps=2",
+            f"run_dir={tmp_path / 'b'}")
+    data_event = json.loads((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()[0])
+    assert data_event["train_rows"] + data_event["eval_rows"] == 24  # eval_fraction carved out of train

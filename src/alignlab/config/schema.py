@@ -62,8 +62,8 @@ class LoraConfig(Section):
 
 class DataConfig(Section):
     dataset: str = "builtin:reviews"
-    """`builtin:reviews` (prompt/response), `builtin:reviews-chat` (messages), a Hub dataset name, or a
-    local .json/.jsonl/.parquet/.csv file or folder."""
+    """`builtin:reviews` (prompt/response), `builtin:reviews-chat` (messages), a Hub dataset name, a
+    `save_to_disk` folder, or a local .json/.jsonl/.parquet/.csv file or folder."""
     config_name: str | None = None
     """Hub dataset configuration name."""
     train_split: str = "train"

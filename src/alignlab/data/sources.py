@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datasets import Dataset, DatasetDict, load_dataset
+from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
 from alignlab.config.schema import DataConfig
 from alignlab.data.reviews import corpus
@@ -61,6 +61,9 @@ def _numbered(ds: Dataset) -> Dataset:
 
 def _load_external(cfg: DataConfig) -> DatasetDict:
     path = Path(cfg.dataset)
+    if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
+        loaded = load_from_disk(str(path))  # a `save_to_disk` folder (what `alignlab pairs` writes)
+        return loaded if isinstance(loaded, DatasetDict) else DatasetDict({cfg.train_split: loaded})
     if path.exists():
         files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.suffix in LOCAL_FORMATS)
         if not files or files[0].suffix not in LOCAL_FORMATS:
