@@ -31,6 +31,7 @@ def test_csv_and_bad_row(alignlab_home, tmp_path):
                    "data.max_train_samples=null", "train.max_steps=2", check=False, cwd=tmp_path)
     assert proc.returncode == 2
     assert "row 30: field 'response' is missing" in proc.stderr  # the source row, though training shuffles
+    assert not (tmp_path / "runs").exists()  # data is checked before the run directory is created
 
 
 def test_save_to_disk_folder_and_parquet(alignlab_home, tmp_path):

@@ -9,7 +9,7 @@ from accelerate.utils import set_seed
 from alignlab.algorithms.sft import SFT
 from alignlab.config import Config
 from alignlab.data.sft import fingerprint, tokenize_rows
-from alignlab.data.sources import load_splits
+from alignlab.data.sources import DataError, load_splits
 from alignlab.pipelines.common import (
     agreed_run_path,
     check_environment,
@@ -30,7 +30,8 @@ def prepare_sft_data(cfg: Config, tokenizer, corpus_spec=None):
     train, train_stats = tokenize_rows(train_rows, tokenizer, cfg.data)
     held, held_stats = tokenize_rows(eval_rows, tokenizer, cfg.data) if eval_rows is not None else (None, None)
     if not train:
-        raise ValueError(f"no training example survived tokenisation ({train_stats.as_dict()})")
+        raise DataError(f"no training example survived tokenisation ({train_stats.as_dict()}); "
+                        "check data.max_length and the field names")
     return train, held, {"train": train_stats.as_dict(), "eval": held_stats.as_dict() if held_stats else None}
 
 
@@ -39,10 +40,11 @@ def run_sft(cfg: Config, command: str = "", resume: Path | None = None, corpus_s
     check_environment(cfg)
     path = agreed_run_path(cfg, resume)
     acc = make_accelerator(cfg, path)
-    run = open_run_dir(cfg, path, command, resuming=resume is not None, is_main=acc.is_main_process)
     set_seed(cfg.seed)
+    # Model and data load before the run directory exists: a bad model or data row leaves nothing behind.
     model, tokenizer = load_policy(cfg, verbose=acc.is_main_process)
     train, held, stats = prepare_sft_data(cfg, tokenizer, corpus_spec)
+    run = open_run_dir(cfg, path, command, resuming=resume is not None, is_main=acc.is_main_process)
     log = MetricsLog(run.metrics_file, tracker=acc if cfg.logging.report_to else None)
     start = ckpt.latest_checkpoint(run.checkpoints) if resume is not None else None
     if acc.is_main_process:
