@@ -10,7 +10,7 @@ def test_grad_accum_checkpointing_and_lora_targets(alignlab_home, tmp_path):
     run_dir = tmp_path / "opts"
     run_cli("train", "sft", *FAST, "train.max_steps=3", "train.grad_accum=2", "model.gradient_checkpointing=true",
             "model.attn_implementation=eager", "lora.r=2", "lora.target_modules=[c_attn]",
-            "lora.modules_to_save=[lm_head]", "scheduler.name=linear", "optimizer.name=sgd_nesterov",
+            "lora.modules_to_save=[lm_head]", "scheduler.name=linear", "optimizer.name=sgd_nesterov", "train.mixed_precision=bf16",
             f"run_dir={run_dir}")
     adapter = json.loads((run_dir / "final" / "adapter_config.json").read_text())
     assert adapter["target_modules"] == ["c_attn"] and adapter["modules_to_save"] == ["lm_head"]

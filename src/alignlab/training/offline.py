@@ -94,6 +94,14 @@ def train_offline(r: OfflineRun, resume_from=None) -> dict:
     return _finish(r, model, optimizer, scheduler, state, eval_loader, last, len(loader))
 
 
+def _finite_everywhere(loss: torch.Tensor, acc) -> bool:
+    """Every rank must agree, or the ranks that carry on would wait forever for the one that stopped."""
+    finite = torch.isfinite(loss.detach()).float().reshape(1)
+    if acc.num_processes > 1:
+        finite = acc.reduce(finite, reduction="sum") / acc.num_processes
+    return bool(finite.item() == 1.0)
+
+
 def _stop_requested(stop: GracefulStop, acc) -> bool:
     """A signal may reach only some ranks; all must stop at the same step or the next collective hangs."""
     if acc.num_processes == 1:
@@ -123,8 +131,8 @@ def _optimizer_step(r: OfflineRun, model, optimizer, scheduler, window, state) -
         sync = nullcontext() if i == len(window) - 1 else acc.no_sync(model)
         with sync, acc.autocast():
             loss, _ = algo.loss(model, batch)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(_diverged_message(r, f"non-finite loss ({loss.item()})", state.step + 1))
+        if not _finite_everywhere(loss, acc):
+            raise TrainingDiverged(_diverged_message(r, "non-finite loss", state.step + 1))
         acc.backward(loss / weight)
         loss_sum += loss.item()
         real_tokens += int(batch["attention_mask"].sum())
