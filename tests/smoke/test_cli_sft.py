@@ -115,3 +115,8 @@ def test_memory_report_matches_invariant(alignlab_home, tmp_path, optimizer, buf
     run_cli("train", "sft", *FAST, "train.max_steps=1", f"optimizer.name={optimizer}", f"run_dir={run_dir}")
     (mem,) = _metrics(run_dir, "memory")
     assert mem["optimizer_state_bytes"] == mem["trainable_params"] * 4 * buffers
+
+
+def test_unknown_model_is_one_line_error(tmp_path):
+    proc = run_cli("generate", "-m", str(tmp_path / "no-such-model"), "--n-prompts", "1", check=False)
+    assert proc.returncode == 2 and "cannot load" in proc.stderr and "Traceback" not in proc.stderr

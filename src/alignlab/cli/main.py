@@ -181,8 +181,11 @@ def _command_line() -> str:
 
 def _quiet_libraries() -> None:
     import os
+    import warnings
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # peft still reads this deprecated transformers attribute; the warning is theirs, not the user's.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     import transformers
 
     transformers.utils.logging.set_verbosity_error()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -41,8 +42,9 @@ def load_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
         source, gguf = cfg.tokenizer, None
     elif adapter_base(source):
         source = _adapter_tokenizer(source)
-    tok = AutoTokenizer.from_pretrained(source, gguf_file=gguf, revision=cfg.revision,
-                                        trust_remote_code=cfg.trust_remote_code)
+    with _readable_load_errors(source):
+        tok = AutoTokenizer.from_pretrained(source, gguf_file=gguf, revision=cfg.revision,
+                                            trust_remote_code=cfg.trust_remote_code)
     if tok.pad_token_id is None:
         # Many Hub causal LMs ship without a pad token; EOS is the usual stand-in (masks keep it out of the loss).
         tok.pad_token = tok.eos_token
@@ -59,7 +61,8 @@ def load_model(cfg: ModelConfig, trainable_adapter: bool = False) -> PreTrainedM
     source, gguf = split_gguf(cfg)
     base = adapter_base(source)
     kwargs = _load_kwargs(cfg)
-    model = AutoModelForCausalLM.from_pretrained(base or source, gguf_file=None if base else gguf, **kwargs)
+    with _readable_load_errors(base or source):
+        model = AutoModelForCausalLM.from_pretrained(base or source, gguf_file=None if base else gguf, **kwargs)
     if base:
         from peft import PeftModel
 
@@ -67,6 +70,17 @@ def load_model(cfg: ModelConfig, trainable_adapter: bool = False) -> PreTrainedM
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     return model
+
+
+@contextmanager
+def _readable_load_errors(source: str):
+    """A missing folder, an unknown Hub id or no network: one line naming the model, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        where = "local path" if Path(source).exists() else "Hub id (or path that does not exist)"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"model.name_or_path: cannot load {where} '{source}': {first}") from None
 
 
 def _load_kwargs(cfg: ModelConfig) -> dict:
