@@ -147,7 +147,7 @@ def quickstart(overrides: list[str] = OVERRIDES_ARG):
 def _config_for(config, overrides, resume):
     """Fresh runs read CONFIG + overrides; a resumed run reads its own config.yaml (overrides refused)."""
     from alignlab.config import ConfigError, load_config
-    from alignlab.runs.rundir import latest_run
+    from alignlab.runs.rundir import RunDir, latest_run
 
     if resume is None:
         return load_config(config, overrides), None
@@ -161,7 +161,7 @@ def _config_for(config, overrides, resume):
         resume = str(found)
     run_dir = Path(resume)
     cfg = load_config(run_dir / "config.yaml", [])
-    if '"status": "completed"' in (run_dir / "manifest.json").read_text():
+    if RunDir(run_dir).manifest().get("status") == "completed":
         raise ConfigError(f"--resume: run {run_dir} already completed")
     return cfg.model_copy(update={"run_dir": str(run_dir)}), run_dir
 

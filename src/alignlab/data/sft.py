@@ -43,15 +43,15 @@ def detect_format(cfg: DataConfig, columns: list[str]) -> str:
                     f"(data.prompt_field/response_field, data.messages_field or data.text_field)")
 
 
-def load_template(cfg: DataConfig, tokenizer) -> str | None:
+def load_template(chat_template: str | None, tokenizer) -> str | None:
     """The Jinja chat template in force, or None for plain prompt+response concatenation."""
-    if cfg.chat_template is None:
+    if chat_template is None:
         return None
-    if cfg.chat_template == "tokenizer":
+    if chat_template == "tokenizer":
         if not tokenizer.chat_template:
             raise DataError("data.chat_template=tokenizer, but this tokenizer has no chat template")
         return tokenizer.chat_template
-    path = Path(cfg.chat_template)
+    path = Path(chat_template)
     if not path.is_file():
         raise DataError(f"data.chat_template: template file '{path}' does not exist")
     return path.read_text()
@@ -60,9 +60,8 @@ def load_template(cfg: DataConfig, tokenizer) -> str | None:
 def tokenize_rows(rows, tokenizer, cfg: DataConfig) -> tuple[list[dict], SFTStats]:
     """Tokenise every row; a malformed row raises DataError naming its index and field."""
     fmt = detect_format(cfg, [c for c in rows.column_names if c != ROW_INDEX])
-    template = load_template(cfg, tokenizer)
-    if fmt == "messages" and template is None:
-        template = load_template(cfg.model_copy(update={"chat_template": "tokenizer"}), tokenizer)
+    # Messages need a template: the tokenizer's unless the config names one.
+    template = load_template(cfg.chat_template or ("tokenizer" if fmt == "messages" else None), tokenizer)
     stats, examples = SFTStats(), []
     for i, row in enumerate(rows):
         ids, mask = _encode(fmt, row, row.get(ROW_INDEX, i), tokenizer, cfg, template)
@@ -100,8 +99,9 @@ def encode_messages(messages, tokenizer, template, completion_only, row_index) -
     for k, msg in enumerate(messages):
         if msg["role"] != "assistant":
             continue
-        start, end = len(render(messages[:k], gen_prompt=True)), len(render(messages[: k + 1]))
-        if not full.startswith(render(messages[: k + 1])):
+        through = render(messages[: k + 1])
+        start, end = len(render(messages[:k], gen_prompt=True)), len(through)
+        if not full.startswith(through):
             raise DataError(f"row {row_index}: the chat template does not render prefixes consistently; "
                             "completion-only masking needs a template whose turns append")
         spans.append((start, end))

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 from alignlab.config import load_config
-from alignlab.config.presets import resolve_preset
 from alignlab.pipelines.generate import builtin_prompts, sample
 from alignlab.pipelines.sft import run_sft
 from alignlab.runs.atomic import atomic_write_json
@@ -15,7 +14,7 @@ from alignlab.runs.atomic import atomic_write_json
 
 def quickstart_config(overrides: list[str]):
     """The packaged `quickstart` preset, then the user's overrides."""
-    return load_config(resolve_preset("quickstart"), overrides)
+    return load_config("quickstart", overrides)
 
 
 def run_quickstart(overrides: list[str], n_prompts: int = 16) -> dict:
