@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from alignlab.data.batching import pad_collate
 from alignlab.losses.sft import IGNORE, causal_lm_nll
 
 
@@ -15,13 +16,22 @@ class SFT:
     def __init__(self, label_smoothing: float = 0.0):
         self.label_smoothing = label_smoothing
 
+    @staticmethod
+    def example_length(example: dict) -> int:
+        return len(example["input_ids"])
+
+    @staticmethod
+    def collate(pad_id: int):
+        return pad_collate(pad_id)
+
     def weight(self, batch: dict) -> int:
         """Target tokens in the batch: the loss of an accumulation window is divided by their total."""
         return int((batch["labels"][:, 1:] != IGNORE).sum())
 
     def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict]:
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        return causal_lm_nll(logits, batch["labels"], self.label_smoothing)
+        loss, _ = causal_lm_nll(logits, batch["labels"], self.label_smoothing)
+        return loss, {}
 
     @torch.no_grad()
     def evaluate(self, model, batches, accelerator) -> dict[str, float]:

@@ -1,6 +1,8 @@
 """The `alignlab` command line.
 
     alignlab train sft -c CONFIG [key=value ...] [--resume [RUN_DIR]]
+    alignlab train rm -c CONFIG [key=value ...] [--resume [RUN_DIR]]
+    alignlab pairs -c CONFIG [key=value ...] [--resume [RUN_DIR]]
     alignlab base build [--name builtin:reviews-tiny] [--force]
     alignlab generate -m MODEL [-p PROMPT ...] [key=value ...]
     alignlab config show -c CONFIG [key=value ...] [--explain]
@@ -75,6 +77,37 @@ def train_sft(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG,
     _print_result(result)
 
 
+@train_app.command("rm")
+@friendly_errors
+def train_rm(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG,
+             resume: str = typer.Option(None, "--resume", help="Continue a run: RUN_DIR, or the newest run "
+                                        "of this config's name when given without a value.")):
+    """Reward model (Bradley–Terry on preference pairs or labelled texts); the output is a reward_model: scorer."""
+    from alignlab.pipelines.reward_model import run_rm
+
+    cfg, resume_dir = _config_for(config, overrides, resume)
+    result = run_rm(cfg, command=_command_line(), resume=resume_dir)
+    _print_result(result)
+    if result.get("is_main_process", True):
+        console.print(f"use it as a scorer: reward.scorer=reward_model:{result['run_dir']}")
+
+
+@app.command("pairs")
+@friendly_errors
+def pairs_cmd(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG,
+              resume: str = typer.Option(None, "--resume", help="Continue an interrupted run: RUN_DIR, or the "
+                                         "newest run of this config's name when given without a value.")):
+    """Build a preference dataset: sample N completions per prompt, score, filter, pair, write dataset + report."""
+    from alignlab.pipelines.pairs import run_pairs, summary_lines
+
+    cfg, resume_dir = _config_for(config, overrides, resume)
+    result = run_pairs(cfg, command=_command_line(), resume=resume_dir)
+    summary_lines(result["report"])
+    console.print(f"[bold]run directory:[/bold] {result['run_dir']}  (dataset/, jsonl/, pairs_report.json, "
+                  f"gap_histogram.png) in {result['seconds']:.0f} s")
+    console.print(f"train on it with: data.dataset={result['run_dir']}")
+
+
 @base_app.command("build")
 @friendly_errors
 def base_build(name: str = typer.Option("builtin:reviews-tiny", "--name", help="Built-in model to build."),
@@ -93,9 +126,9 @@ def base_build(name: str = typer.Option("builtin:reviews-tiny", "--name", help="
 @base_app.command("list")
 def base_list():
     """List the built-in models and where they are cached."""
-    from alignlab.models.builtin import PREFIX, RECIPES, cache_dir
+    from alignlab.models.builtin import ALL_RECIPES, PREFIX, cache_dir
 
-    for key in RECIPES:
+    for key in ALL_RECIPES:
         path = cache_dir(PREFIX + key)
         typer.echo(f"{PREFIX + key:24} {'built' if (path / 'config.json').exists() else 'not built':10} {path}")
 
@@ -171,8 +204,8 @@ def _print_result(result: dict) -> None:
         return
     ev, tr = result.get("eval") or {}, result.get("train") or {}
     console.print(f"[bold]run directory:[/bold] {result['run_dir']}")
-    console.print(f"steps {result['steps']}  train loss {tr.get('loss', float('nan')):.4f}"
-                  + (f"  held-out loss {ev['loss']:.4f}  perplexity {ev['perplexity']:.3f}" if ev else ""))
+    shown = "  ".join(f"held-out {k} {v:.4f}" for k, v in ev.items() if k in ("loss", "perplexity", "accuracy", "margin"))
+    console.print(f"steps {result['steps']}  train loss {tr.get('loss', float('nan')):.4f}  {shown}".rstrip())
 
 
 def _command_line() -> str:
@@ -190,6 +223,9 @@ def _quiet_libraries() -> None:
 
     transformers.utils.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    import datasets
+
+    datasets.utils.logging.disable_progress_bar()  # our own bars report the long steps
 
 
 def _expand_bare_resume(argv: list[str]) -> list[str]:

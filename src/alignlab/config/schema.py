@@ -93,6 +93,10 @@ class DataConfig(Section):
     """Cap on training rows (after shuffling with the seed)."""
     max_eval_samples: int | None = Field(256, gt=0)
     """Cap on held-out rows."""
+    chosen_field: str = "chosen"
+    """Preference data: column of the preferred response (a string, or a message list ending in the reply)."""
+    rejected_field: str = "rejected"
+    """Preference data: column of the dispreferred response (same form as `chosen_field`)."""
 
 
 OPTIMIZER_ALIASES = ("adamw", "adam", "sgd", "sgd_momentum", "sgd_nesterov")
@@ -155,6 +159,8 @@ class TrainConfig(Section):
     """Log training metrics every N optimizer steps."""
     eval_every: int | None = Field(50, gt=0)
     """Evaluate on the held-out split every N optimizer steps (and always at the end); None: only at the end."""
+    eval_train_samples: int = Field(0, ge=0)
+    """Also evaluate this many training examples at every eval (split `train_eval`): the over-fitting gap."""
     save_every: int | None = Field(100, gt=0)
     """Write a resumable checkpoint every N optimizer steps; None: only at the end or on a signal."""
     keep_checkpoints: int = Field(2, gt=0)
@@ -191,6 +197,94 @@ class GenerationConfig(Section):
     """Prompts per generate call."""
 
 
+class LengthShape(Section):
+    min_words: int = Field(12, ge=0)
+    """`length` scorer: replies with at least this many words score 1 (below: words / min_words)."""
+    max_words: int = Field(60, gt=0)
+    """`length` scorer: replies longer than this lose score linearly, reaching 0 at twice this length."""
+
+
+class RewardTerm(Section):
+    scorer: str
+    """A scorer spec: vader, length, complete, repetition, embedding, reward_model:PATH,
+    classifier:NAME_OR_PATH:LABEL (not `composite`)."""
+    weight: float = 1.0
+    """Multiplier of this term in the composite sum."""
+    threshold: float | None = None
+    """When set, the term is binarised: 1 if its score is >= threshold, else 0 (then weighted)."""
+
+
+class RewardConfig(Section):
+    scorer: str = "vader"
+    """What scores a (prompt, completion): vader, length, complete, repetition, embedding,
+    reward_model:PATH (a folder or run directory), classifier:NAME_OR_PATH:LABEL, or composite (see `terms`)."""
+    terms: list[RewardTerm] = Field(default_factory=list)
+    """Weighted terms of the `composite` scorer, e.g. [{scorer: vader, weight: 0.6}, {scorer: complete, weight: 0.4}]."""
+    batch_size: int = Field(64, gt=0)
+    """Texts per forward pass of model-based scorers."""
+    max_length: int = Field(512, gt=8)
+    """Token limit of model-based scorers; longer inputs lose tokens from the left, keeping the reply."""
+    length: LengthShape = Field(default_factory=LengthShape)
+    """Target range of the `length` scorer."""
+    repetition_ngram: int = Field(3, gt=0)
+    """`repetition` scorer: n-gram size (score = distinct n-grams / all n-grams, 1 for clean text)."""
+    embedding_positive: str = "a glowing, positive review that loves the film"
+    """`embedding` scorer: description of a high-reward reply (score = cos(positive) - cos(negative))."""
+    embedding_negative: str = "a harsh, negative review that hates the film"
+    """`embedding` scorer: description of a low-reward reply."""
+
+    @model_validator(mode="after")
+    def _composite_terms(self) -> RewardConfig:
+        if self.scorer == "composite" and not self.terms:
+            raise ValueError("reward.terms must list at least one {scorer, weight} when reward.scorer=composite")
+        if any(t.scorer == "composite" for t in self.terms):
+            raise ValueError("reward.terms: a composite term cannot itself be `composite`")
+        return self
+
+
+class RMConfig(Section):
+    margin: float = 0.0
+    """Constant margin m in the Bradley-Terry loss -log sigmoid(r_c - r_r - m)."""
+    margin_scale: float = Field(0.0, ge=0)
+    """Adds margin_scale * (chosen_score - rejected_score) to m when the data has those columns (Llama-2 style)."""
+    label_field: str | None = None
+    """Build pairs from labelled texts instead (study B): the column holding each text's label."""
+    positive_label: str | int = "positive"
+    """Label value of preferred texts when `label_field` is set."""
+    negative_label: str | int = "negative"
+    """Label value of dispreferred texts when `label_field` is set."""
+    max_pairs: int = Field(20000, gt=0)
+    """Labelled texts: cap on positive x negative pairs, sampled with the seed from the full cartesian product."""
+
+
+PAIR_STRATEGIES = ("all", "best_worst", "best_random")
+
+
+class PairsConfig(Section):
+    splits: list[str] = Field(default_factory=lambda: ["train", "validation"])
+    """Dataset splits whose prompts are sampled; each becomes a split of the output dataset."""
+    max_prompts: int | None = Field(None, gt=0)
+    """Cap on prompts per split (after de-duplication, in dataset order)."""
+    samples_per_prompt: int = Field(8, ge=2)
+    """N completions sampled per prompt (overrides generation.num_return_sequences)."""
+    chat: bool = False
+    """Wrap prompts in the tokenizer's chat template before sampling."""
+    strategy: Literal["all", "best_worst", "best_random"] = "all"
+    """all: every C(n,2) pair, higher score chosen (ties dropped); best_worst; best_random."""
+    min_tokens: int = Field(1, ge=0)
+    """Drop completions shorter than this many tokens."""
+    require_sentence_end: bool = False
+    """Drop completions that do not end with . ! or ? (cut-off replies)."""
+    drop_duplicates: bool = True
+    """Drop repeated completions of the same prompt."""
+    min_gap: float = Field(0.0, ge=0)
+    """Keep only pairs whose score gap (chosen - rejected) is at least this; ties (gap 0) are always dropped."""
+    min_best_score: float | None = None
+    """A prompt whose best kept completion scores below this yields no pairs."""
+    max_rounds: int = Field(1, ge=1)
+    """Sampling rounds: prompts with no valid pair are re-sampled until this many rounds, then dropped."""
+
+
 class SFTConfig(Section):
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     """Label smoothing of the token cross-entropy."""
@@ -225,6 +319,12 @@ class Config(Section):
     """Sampling settings for `generate`, quickstart and evaluation."""
     sft: SFTConfig = Field(default_factory=SFTConfig)
     """SFT-specific settings."""
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    """The scorer used by `pairs` (and later by RL and evaluation)."""
+    rm: RMConfig = Field(default_factory=RMConfig)
+    """Reward-model training settings (`train rm`)."""
+    pairs: PairsConfig = Field(default_factory=PairsConfig)
+    """Preference-pair building settings (`pairs`)."""
 
     @model_validator(mode="after")
     def _lora_needs_targets(self) -> Config:

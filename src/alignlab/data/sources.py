@@ -8,10 +8,12 @@ from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
 from alignlab.config.schema import DataConfig
 from alignlab.data.reviews import corpus
+from alignlab.data.reviews.preferences import preference_rows
 
 BUILTIN_DATASETS = {
     "builtin:reviews": corpus.sft_rows,
     "builtin:reviews-chat": corpus.chat_rows,
+    "builtin:reviews-prefs": preference_rows,
     "builtin:reviews-pretrain": None,  # text rows, see builtin_split
 }
 LOCAL_FORMATS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
@@ -59,8 +61,30 @@ def _numbered(ds: Dataset) -> Dataset:
     return ds if ROW_INDEX in ds.column_names else ds.add_column(ROW_INDEX, list(range(len(ds))))
 
 
+def load_prompts(cfg: DataConfig, split: str) -> list[str]:
+    """The distinct prompts of one split, in dataset order (what `alignlab pairs` samples from)."""
+    if cfg.dataset.startswith("builtin:"):
+        rows = builtin_split(cfg.dataset, split, corpus.CorpusSpec())
+    else:
+        splits = _load_external(cfg)
+        if split not in splits:
+            raise DataError(f"dataset '{cfg.dataset}' has no split '{split}' (pairs.splits); it has: {', '.join(splits)}")
+        rows = splits[split]
+    if cfg.prompt_field not in rows.column_names:
+        raise DataError(f"dataset '{cfg.dataset}' split '{split}' has no field '{cfg.prompt_field}' "
+                        f"(data.prompt_field); columns: {', '.join(rows.column_names)}")
+    prompts: dict[str, None] = {}
+    for i, p in enumerate(rows[cfg.prompt_field]):
+        if not isinstance(p, str) or not p.strip():
+            raise DataError(f"row {i}: field '{cfg.prompt_field}' must be a non-empty string")
+        prompts.setdefault(p, None)
+    return list(prompts)
+
+
 def _load_external(cfg: DataConfig) -> DatasetDict:
     path = Path(cfg.dataset)
+    if (path / "dataset" / "dataset_dict.json").exists():
+        path = path / "dataset"  # an `alignlab pairs` run directory stands for the dataset it wrote
     if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
         loaded = load_from_disk(str(path))  # a `save_to_disk` folder (what `alignlab pairs` writes)
         return loaded if isinstance(loaded, DatasetDict) else DatasetDict({cfg.train_split: loaded})

@@ -52,6 +52,27 @@ RECIPES: dict[str, BaseRecipe] = {
 }
 
 
+@dataclass(frozen=True)
+class FineTuneRecipe:
+    """A built-in model made by running a packaged preset on a built-in base (e.g. the task's SFT policy)."""
+
+    preset: str
+    base: str
+
+    def fingerprint(self) -> str:
+        from alignlab.config.presets import resolve_preset
+
+        payload = resolve_preset(self.preset).read_text() + RECIPES[self.base.removeprefix(PREFIX)].fingerprint()
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+FINETUNED: dict[str, FineTuneRecipe] = {
+    # The SFT policy of the built-in task: the starting point of pairs, DPO and RL presets.
+    "reviews-tiny-sft": FineTuneRecipe(preset="sft/reviews-tiny", base="builtin:reviews-tiny"),
+}
+ALL_RECIPES: dict[str, BaseRecipe | FineTuneRecipe] = {**RECIPES, **FINETUNED}
+
+
 def alignlab_home() -> Path:
     return Path(os.environ.get("ALIGNLAB_HOME", Path.home() / ".cache" / "alignlab")).expanduser()
 
@@ -60,12 +81,12 @@ def is_builtin(name: str) -> bool:
     return name.startswith(PREFIX)
 
 
-def recipe(name: str) -> tuple[str, BaseRecipe]:
+def recipe(name: str) -> tuple[str, BaseRecipe | FineTuneRecipe]:
     key = name.removeprefix(PREFIX)
-    if key not in RECIPES:
+    if key not in ALL_RECIPES:
         raise ValueError(f"unknown built-in model '{name}'; available: "
-                         + ", ".join(PREFIX + k for k in RECIPES))
-    return key, RECIPES[key]
+                         + ", ".join(PREFIX + k for k in ALL_RECIPES))
+    return key, ALL_RECIPES[key]
 
 
 def cache_dir(name: str) -> Path:

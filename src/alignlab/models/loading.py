@@ -7,7 +7,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoModelForCausalLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from alignlab.config.errors import ConfigError
 from alignlab.config.schema import ModelConfig
@@ -19,6 +25,24 @@ def split_gguf(cfg: ModelConfig) -> tuple[str, str | None]:
         p = Path(cfg.name_or_path)
         return str(p.parent), p.name
     return cfg.name_or_path, cfg.gguf_file
+
+
+HEADS = {
+    "causal_lm": (AutoModelForCausalLM, {}),
+    "reward": (AutoModelForSequenceClassification, {"num_labels": 1}),  # one scalar per sequence
+    "classifier": (AutoModelForSequenceClassification, {}),
+}
+"""What sits on top of the backbone: a language-model head, a fresh scalar reward head, or a saved classifier."""
+
+
+def model_source(spec: str) -> str:
+    """A run directory stands for its `final/` folder; anything else is returned unchanged."""
+    p = Path(spec)
+    if (p / "final").is_dir() and (p / "config.yaml").exists():
+        return str(p / "final")
+    if (p / "config.yaml").exists():
+        raise FileNotFoundError(f"run '{p}' has no final/ model yet (did it finish? resume it with --resume)")
+    return spec
 
 
 def adapter_base(path: str) -> str | None:
@@ -56,13 +80,14 @@ def _adapter_tokenizer(adapter_dir: str) -> str:
     return adapter_dir if (Path(adapter_dir) / "tokenizer_config.json").exists() else adapter_base(adapter_dir)
 
 
-def load_model(cfg: ModelConfig, trainable_adapter: bool = False) -> PreTrainedModel:
+def load_model(cfg: ModelConfig, trainable_adapter: bool = False, head: str = "causal_lm") -> PreTrainedModel:
     """Load weights. An adapter folder loads its base first, then the adapter (trainable if asked)."""
     source, gguf = split_gguf(cfg)
     base = adapter_base(source)
-    kwargs = _load_kwargs(cfg)
+    auto_class, head_kwargs = HEADS[head]
+    kwargs = _load_kwargs(cfg) | head_kwargs
     with _readable_load_errors(base or source):
-        model = AutoModelForCausalLM.from_pretrained(base or source, gguf_file=None if base else gguf, **kwargs)
+        model = auto_class.from_pretrained(base or source, gguf_file=None if base else gguf, **kwargs)
     if base:
         from peft import PeftModel
 

@@ -9,12 +9,13 @@ from transformers import PreTrainedModel
 from alignlab.config.schema import LoraConfig
 
 
-def apply_lora(model: PreTrainedModel, cfg: LoraConfig, quantized: bool = False, checkpointing: bool = False):
+def apply_lora(model: PreTrainedModel, cfg: LoraConfig, quantized: bool = False, checkpointing: bool = False,
+               task_type: str = "CAUSAL_LM"):
     if quantized:
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     peft_cfg = PeftLoraConfig(
         r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout, target_modules=cfg.target_modules,
-        modules_to_save=cfg.modules_to_save or None, task_type="CAUSAL_LM", bias="none",
+        modules_to_save=cfg.modules_to_save or None, task_type=task_type, bias="none",
     )
     model = get_peft_model(model, peft_cfg)
     if checkpointing:

@@ -1,4 +1,5 @@
-"""Build a built-in base model: corpus → BPE tokenizer → GPT-2 init → pretraining on the offline loop.
+"""Build a built-in model: corpus → BPE tokenizer → GPT-2 init → pretraining on the offline loop; or, for a
+fine-tuned recipe, a packaged preset run on its built-in base (builtin:reviews-tiny-sft = sft/reviews-tiny).
 
 The result is a plain `save_pretrained` folder in the cache; `builtin:NAME` then resolves to it and
 loads like any Hub model. The same recipe and seed give the same weights.
@@ -14,10 +15,10 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from alignlab.config import Config
+from alignlab.config import Config, load_config
 from alignlab.data.reviews.corpus import pretrain_texts
 from alignlab.data.tokenizer import train_bpe
-from alignlab.models.builtin import BaseRecipe, cache_dir, recipe
+from alignlab.models.builtin import BaseRecipe, FineTuneRecipe, cache_dir, recipe
 from alignlab.runs.atomic import atomic_write_json
 from alignlab.training.progress import console
 
@@ -45,14 +46,19 @@ def build_builtin(name: str, dest: Path) -> Path:
     console.print(f"building builtin:{key} (first use; cached in {dest})")
     staging = dest.with_name(f".{dest.name}.build")
     shutil.rmtree(staging, ignore_errors=True)
-    init = _initial_model(r, staging / "init")
     from alignlab.pipelines.sft import run_sft
 
-    result = run_sft(_pretrain_config(r, init, staging / "run"), command=f"base build {name}",
-                     corpus_spec=r.corpus)
+    if isinstance(r, FineTuneRecipe):
+        cfg = load_config(r.preset, [f"model.name_or_path={r.base}", f"run_dir={staging / 'run'}",
+                                     "logging.report_to=[]"])
+        result = run_sft(cfg, command=f"base build {name}")
+    else:
+        init = _initial_model(r, staging / "init")
+        result = run_sft(_pretrain_config(r, init, staging / "run"), command=f"base build {name}",
+                         corpus_spec=r.corpus)
     final = staging / "run" / "final"
     atomic_write_json(final / "alignlab_builtin.json", {
-        "name": name, "fingerprint": r.fingerprint(), "pretrain_steps": r.steps,
+        "name": name, "fingerprint": r.fingerprint(), "steps": result["steps"],
         "heldout_loss": result["eval"].get("loss"), "heldout_perplexity": result["eval"].get("perplexity"),
     })
     shutil.rmtree(dest, ignore_errors=True)

@@ -22,15 +22,19 @@ def resolve_model(cfg: ModelConfig) -> ModelConfig:
     return cfg.model_copy(update={"name_or_path": str(ensure_builtin(cfg.name_or_path))})
 
 
-def load_policy(cfg: Config, verbose: bool = True):
+LORA_TASKS = {"causal_lm": "CAUSAL_LM", "reward": "SEQ_CLS"}
+"""peft task per model head; SEQ_CLS keeps the fresh reward head trainable (saved with the adapter)."""
+
+
+def load_policy(cfg: Config, verbose: bool = True, head: str = "causal_lm"):
     """Tokenizer and model, with LoRA applied when `lora.r > 0` (a saved adapter keeps training)."""
     mcfg = resolve_model(cfg.model)
     tokenizer = load_tokenizer(mcfg)
     is_adapter = adapter_base(mcfg.name_or_path) is not None
-    model = load_model(mcfg, trainable_adapter=is_adapter and cfg.lora.enabled)
+    model = load_model(mcfg, trainable_adapter=is_adapter and cfg.lora.enabled, head=head)
     if cfg.lora.enabled and not is_adapter:
         model = apply_lora(model, cfg.lora, quantized=cfg.model.load_in_4bit,
-                           checkpointing=cfg.model.gradient_checkpointing)
+                           checkpointing=cfg.model.gradient_checkpointing, task_type=LORA_TASKS[head])
     trainable, total = parameter_counts(model)
     if verbose:
         console.print(f"model {cfg.model.name_or_path}: {trainable:,} trainable of {total:,} parameters "

@@ -7,33 +7,29 @@ from pathlib import Path
 
 from alignlab.config.schema import GenerationConfig, ModelConfig
 from alignlab.data.reviews.corpus import CorpusSpec, prompts_for_split
+from alignlab.data.reviews.gold import vader_compound
 from alignlab.generation.sample import generate
-from alignlab.models.loading import load_model, load_tokenizer
+from alignlab.models.loading import load_model, load_tokenizer, model_source
 from alignlab.pipelines.common import resolve_model
-from alignlab.rewards.gold import vader_compound
-
-
-def model_source(spec: str) -> str:
-    """A run directory stands for its `final/` folder."""
-    p = Path(spec)
-    if (p / "final").is_dir() and (p / "config.yaml").exists():
-        return str(p / "final")
-    if (p / "config.yaml").exists():
-        raise FileNotFoundError(f"run '{p}' has no final/ model yet (did it finish? resume it with --resume)")
-    return spec
 
 
 def builtin_prompts(split: str, n: int, seed: int = 0) -> list[str]:
     return prompts_for_split(CorpusSpec(seed=seed), split)[:n]
 
 
-def sample(model_cfg: ModelConfig, prompts: list[str], gen: GenerationConfig, seed: int = 0,
-           chat: bool = False, progress: bool = True) -> list[dict]:
-    """One record per completion: prompt, completion and its gold (VADER) score."""
+def load_for_sampling(model_cfg: ModelConfig):
+    """(model on its device, tokenizer) from a Hub id, folder, adapter, run directory or builtin:NAME."""
     mcfg = resolve_model(model_cfg.model_copy(update={"name_or_path": model_source(model_cfg.name_or_path)}))
     tokenizer, model = load_tokenizer(mcfg), load_model(mcfg)
     device = "cuda" if mcfg.device in ("auto", "cuda") and _cuda() else "cpu"
-    completions = generate(model.to(device), tokenizer, prompts, gen, seed=seed, chat=chat, progress=progress)
+    return model.to(device).eval(), tokenizer
+
+
+def sample(model_cfg: ModelConfig, prompts: list[str], gen: GenerationConfig, seed: int = 0,
+           chat: bool = False, progress: bool = True) -> list[dict]:
+    """One record per completion: prompt, completion and its gold (VADER) score."""
+    model, tokenizer = load_for_sampling(model_cfg)
+    completions = generate(model, tokenizer, prompts, gen, seed=seed, chat=chat, progress=progress)
     flat = [(p, c) for p, cs in zip(prompts, completions, strict=True) for c in cs]
     scores = vader_compound([c for _, c in flat])
     return [{"prompt": p, "completion": c, "vader": s} for (p, c), s in zip(flat, scores, strict=True)]

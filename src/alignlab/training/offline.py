@@ -1,9 +1,13 @@
 """The offline loop: batch → loss → step.
 
-One explicit loop for every method that learns from a fixed dataset (SFT today; reward models and the
-DPO family plug in the same way). An algorithm supplies `weight(batch)`, `loss(model, batch)` and
-`evaluate(model, batches, accelerator)`; the loop owns accumulation, clipping, scheduling, logging,
-evaluation, checkpoints, resume and signals.
+One explicit loop for every method that learns from a fixed dataset (SFT, reward models, the DPO family).
+An algorithm supplies:
+- `example_length(example)` and `collate(pad_id)`: how its examples are length-grouped and padded;
+- `weight(batch)`: the units (tokens, pairs) the batch's summed loss is over;
+- `loss(model, batch) -> (summed loss, {metric: summed value})`: metrics are logged as sum / weight;
+- `evaluate(model, batches, accelerator) -> {metric: value}`.
+The loop owns accumulation, clipping, scheduling, logging, evaluation (held-out, and a fixed sample of
+training examples when `train.eval_train_samples` > 0), checkpoints, resume and signals.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from alignlab.config import Config
-from alignlab.data.batching import LengthGroupedBatchSampler, pad_collate
+from alignlab.data.batching import LengthGroupedBatchSampler
 from alignlab.runs.metrics import MetricsLog
 from alignlab.runs.rundir import RunDir
 from alignlab.training import checkpoint as ckpt
@@ -42,10 +46,11 @@ class OfflineRun:
     log: MetricsLog
 
 
-def make_loader(examples, cfg: Config, pad_id: int, shuffle: bool) -> tuple[DataLoader, LengthGroupedBatchSampler]:
-    sampler = LengthGroupedBatchSampler([len(e["input_ids"]) for e in examples], cfg.train.batch_size,
+def make_loader(examples, cfg: Config, algorithm, pad_id: int, shuffle: bool
+                ) -> tuple[DataLoader, LengthGroupedBatchSampler]:
+    sampler = LengthGroupedBatchSampler([algorithm.example_length(e) for e in examples], cfg.train.batch_size,
                                         cfg.seed, group_by_length=cfg.train.group_by_length, shuffle=shuffle)
-    return DataLoader(examples, batch_sampler=sampler, collate_fn=pad_collate(pad_id)), sampler
+    return DataLoader(examples, batch_sampler=sampler, collate_fn=algorithm.collate(pad_id)), sampler
 
 
 def total_steps(cfg: Config, batches_per_epoch: int) -> int:
@@ -55,19 +60,19 @@ def total_steps(cfg: Config, batches_per_epoch: int) -> int:
 def train_offline(r: OfflineRun, resume_from=None) -> dict:
     """Train to the configured number of optimizer steps; returns the last train and eval metrics."""
     cfg, acc = r.cfg, r.accelerator
-    loader, sampler = make_loader(r.train_examples, cfg, r.tokenizer.pad_token_id, shuffle=True)
+    loader, sampler = make_loader(r.train_examples, cfg, r.algorithm, r.tokenizer.pad_token_id, shuffle=True)
     n_steps = total_steps(cfg, len(loader))
     optimizer = build_optimizer(r.model, cfg.optimizer)
     scheduler = build_scheduler(optimizer, cfg.scheduler, n_steps)
     model, optimizer, loader = acc.prepare(r.model, optimizer, loader)
-    eval_loader = _eval_loader(r, acc)
+    eval_loaders = _eval_loaders(r, acc)
     state = ckpt.LoopState()
     if resume_from is not None:
         state = ckpt.load_checkpoint(resume_from, model, optimizer, scheduler, acc)
         if acc.is_main_process:
             r.log.truncate_after(state.step)
     if state.step == 0:
-        _evaluate(r, model, eval_loader, 0, 0.0)  # the starting point every later eval is compared with
+        _evaluate(r, model, eval_loaders, 0, 0.0)  # the starting point every later eval is compared with
     model.train()
     last = {}
     with GracefulStop() as stop, progress_bar(f"{r.algorithm.name} · {cfg.name}", n_steps, state.step,
@@ -82,7 +87,7 @@ def train_offline(r: OfflineRun, resume_from=None) -> dict:
                 state.step += 1
                 state.batch_in_epoch += len(window)
                 epoch = state.epoch + state.batch_in_epoch / len(loader)
-                _after_step(r, model, optimizer, scheduler, state, eval_loader, last, epoch, n_steps)
+                _after_step(r, model, optimizer, scheduler, state, eval_loaders, last, epoch, n_steps)
                 bar.update(state.step, loss=last["loss"])
                 if _stop_requested(stop, acc):
                     folder = _save(r, model, optimizer, scheduler, state)
@@ -91,7 +96,7 @@ def train_offline(r: OfflineRun, resume_from=None) -> dict:
                     break
             else:
                 state.epoch, state.batch_in_epoch = state.epoch + 1, 0
-    return _finish(r, model, optimizer, scheduler, state, eval_loader, last, len(loader))
+    return _finish(r, model, optimizer, scheduler, state, eval_loaders, last, len(loader))
 
 
 def _finite_everywhere(loss: torch.Tensor, acc) -> bool:
@@ -126,15 +131,17 @@ def _optimizer_step(r: OfflineRun, model, optimizer, scheduler, window, state) -
     acc, algo = r.accelerator, r.algorithm
     t0 = time.perf_counter()
     weight = max(1, sum(algo.weight(b) for b in window))
-    loss_sum, real_tokens, padded_tokens = 0.0, 0, 0
+    loss_sum, real_tokens, padded_tokens, sums = 0.0, 0, 0, {}
     for i, batch in enumerate(window):
         sync = nullcontext() if i == len(window) - 1 else acc.no_sync(model)
         with sync, acc.autocast():
-            loss, _ = algo.loss(model, batch)
+            loss, metrics = algo.loss(model, batch)
         if not _finite_everywhere(loss, acc):
             raise TrainingDiverged(_diverged_message(r, "non-finite loss", state.step + 1))
         acc.backward(loss / weight)
         loss_sum += loss.item()
+        for k, v in metrics.items():
+            sums[k] = sums.get(k, 0.0) + float(v)
         real_tokens += int(batch["attention_mask"].sum())
         padded_tokens += batch["attention_mask"].numel()
     max_norm = r.cfg.train.max_grad_norm or float("inf")
@@ -147,33 +154,36 @@ def _optimizer_step(r: OfflineRun, model, optimizer, scheduler, window, state) -
     optimizer.zero_grad(set_to_none=True)
     elapsed = time.perf_counter() - t0
     # Sum over processes so the logged numbers describe the global batch, not rank 0's share.
-    totals = acc.reduce(torch.tensor([loss_sum, weight, real_tokens, padded_tokens], dtype=torch.float64,
-                                     device=acc.device), reduction="sum").tolist()
+    names = sorted(sums)
+    totals = acc.reduce(torch.tensor([loss_sum, weight, real_tokens, padded_tokens, *(sums[k] for k in names)],
+                                     dtype=torch.float64, device=acc.device), reduction="sum").tolist()
     return {"loss": totals[0] / totals[1], "grad_norm": float(grad_norm), "lr": lr,
-            "pad_fraction": 1 - totals[2] / max(1.0, totals[3]), "tokens_per_s": totals[2] / max(elapsed, 1e-9)}
+            "pad_fraction": 1 - totals[2] / max(1.0, totals[3]), "tokens_per_s": totals[2] / max(elapsed, 1e-9),
+            **{k: v / totals[1] for k, v in zip(names, totals[4:], strict=True)}}
 
 
-def _after_step(r, model, optimizer, scheduler, state, eval_loader, last, epoch, n_steps) -> None:
+def _after_step(r, model, optimizer, scheduler, state, eval_loaders, last, epoch, n_steps) -> None:
     cfg = r.cfg.train
     if state.step == 1 and r.accelerator.is_main_process:
         r.log.log(state.step, "memory", memory_report(r.accelerator.unwrap_model(model), optimizer))
     if state.step % cfg.log_every == 0 and r.accelerator.is_main_process:
         r.log.log(state.step, "train", last, epoch=epoch)
     if cfg.eval_every and state.step % cfg.eval_every == 0 and state.step < n_steps:
-        _evaluate(r, model, eval_loader, state.step, epoch)
+        _evaluate(r, model, eval_loaders, state.step, epoch)
     if cfg.save_every and state.step % cfg.save_every == 0 and state.step < n_steps:
         _save(r, model, optimizer, scheduler, state)
 
 
-def _evaluate(r: OfflineRun, model, eval_loader, step: int, epoch: float) -> dict:
-    if eval_loader is None:
-        return {}
+def _evaluate(r: OfflineRun, model, loaders: dict, step: int, epoch: float) -> dict:
+    """Evaluate every split in `loaders` ("eval", maybe "train_eval"); returns the held-out metrics."""
+    results = {}
     model.eval()
-    metrics = r.algorithm.evaluate(model, eval_loader, r.accelerator)
+    for split, loader in loaders.items():
+        results[split] = r.algorithm.evaluate(model, loader, r.accelerator)
+        if r.accelerator.is_main_process:
+            r.log.log(step, split, results[split], epoch=epoch)
     model.train()
-    if r.accelerator.is_main_process:
-        r.log.log(step, "eval", metrics, epoch=epoch)
-    return metrics
+    return results.get("eval", {})
 
 
 def _save(r: OfflineRun, model, optimizer, scheduler, state):
@@ -185,23 +195,31 @@ def _save(r: OfflineRun, model, optimizer, scheduler, state):
     return folder
 
 
-def _finish(r, model, optimizer, scheduler, state, eval_loader, last, epoch_len: int) -> dict:
+def _finish(r, model, optimizer, scheduler, state, eval_loaders, last, epoch_len: int) -> dict:
     """Final log, eval and checkpoint at the last step (periodic eval/save skip that step to avoid doubles)."""
     epoch = state.epoch + state.batch_in_epoch / epoch_len
     if state.step % r.cfg.train.log_every and r.accelerator.is_main_process:
         r.log.log(state.step, "train", last, epoch=epoch)
-    final_eval = _evaluate(r, model, eval_loader, state.step, epoch)
+    final_eval = _evaluate(r, model, eval_loaders, state.step, epoch)
     latest = ckpt.latest_checkpoint(r.run.checkpoints)
     if latest is None or latest.name != f"step-{state.step}":
         _save(r, model, optimizer, scheduler, state)
     return {"train": last, "eval": final_eval, "steps": state.step, "model": model}
 
 
-def _eval_loader(r: OfflineRun, acc):
-    if not r.eval_examples:
-        return None
-    loader, _ = make_loader(r.eval_examples, r.cfg, r.tokenizer.pad_token_id, shuffle=False)
-    return acc.prepare(loader)
+def _eval_loaders(r: OfflineRun, acc) -> dict:
+    """Held-out examples, plus a fixed seeded sample of training examples to measure the over-fitting gap."""
+    splits = {"eval": r.eval_examples or []}
+    n = min(r.cfg.train.eval_train_samples, len(r.train_examples))
+    if n:
+        g = torch.Generator().manual_seed(r.cfg.seed)
+        splits["train_eval"] = [r.train_examples[i] for i in torch.randperm(len(r.train_examples), generator=g)[:n]]
+    loaders = {}
+    for split, examples in splits.items():
+        if examples:
+            loader, _ = make_loader(examples, r.cfg, r.algorithm, r.tokenizer.pad_token_id, shuffle=False)
+            loaders[split] = acc.prepare(loader)
+    return loaders
 
 
 def _diverged_message(r: OfflineRun, what: str, step: int) -> str:

@@ -89,16 +89,16 @@ def _join(sentences: list[str]) -> str:
     return " ".join(out)
 
 
-def _pick_sentiment(rng: random.Random) -> str:
+def pick_sentiment(rng: random.Random) -> str:
     return rng.choices(SENTIMENTS, weights=SENTIMENT_WEIGHTS)[0]
 
 
 def prompts_for_split(spec: CorpusSpec, split: str) -> list[str]:
     """Unique openings whose titles belong to `split` only."""
-    return list(_prompt_titles(spec, split))
+    return list(prompt_titles(spec, split))
 
 
-def _prompt_titles(spec: CorpusSpec, split: str) -> dict[str, str]:
+def prompt_titles(spec: CorpusSpec, split: str) -> dict[str, str]:
     n = spec.train_prompts if split == "train" else spec.eval_prompts
     rng = random.Random(f"{spec.seed}-prompts-{split}")
     titles = titles_by_split(spec.seed)[split]
@@ -113,9 +113,9 @@ def sft_rows(spec: CorpusSpec, split: str) -> list[dict]:
     """Prompt/response rows: each prompt continued by `responses_per_prompt` reviews of random sentiment."""
     rng = random.Random(f"{spec.seed}-sft-{split}")
     rows = []
-    for prompt, title in _prompt_titles(spec, split).items():
+    for prompt, title in prompt_titles(spec, split).items():
         for _ in range(spec.responses_per_prompt):
-            sentiment = _pick_sentiment(rng)
+            sentiment = pick_sentiment(rng)
             rows.append({"prompt": prompt, "response": " " + continuation(rng, sentiment, title),
                          "sentiment": sentiment})
     return rows
@@ -130,7 +130,7 @@ def chat_rows(spec: CorpusSpec, split: str) -> list[dict]:
     for _ in range(n):
         title = rng.choice(titles)
         template, forced = rng.choice(P.INSTRUCTIONS)
-        sentiment = forced or _pick_sentiment(rng)
+        sentiment = forced or pick_sentiment(rng)
         slots = _slots(rng, title) | {"sentiment": sentiment if sentiment != "mixed" else "balanced"}
         messages = []
         system = rng.choice(P.SYSTEM_PROMPTS)
@@ -147,7 +147,7 @@ def pretrain_texts(spec: CorpusSpec) -> list[str]:
     """Full reviews (opening + continuation) from training titles only, for base-model pretraining."""
     rng = random.Random(f"{spec.seed}-pretrain")
     titles = titles_by_split(spec.seed)["train"]
-    return [f"{opening(rng, t)} {continuation(rng, _pick_sentiment(rng), t)}"
+    return [f"{opening(rng, t)} {continuation(rng, pick_sentiment(rng), t)}"
             for t in (rng.choice(titles) for _ in range(spec.pretrain_docs))]
 
 

@@ -1,4 +1,8 @@
-"""The gold reward of the built-in task: VADER's compound sentiment score in [-1, 1]."""
+"""The gold reward of the built-in task: VADER's compound sentiment score in [-1, 1].
+
+It defines the task (which review is better), so it lives with the data; `alignlab.rewards` wraps it as the
+`vader` scorer.
+"""
 
 from __future__ import annotations
 

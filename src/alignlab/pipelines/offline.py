@@ -1,0 +1,99 @@
+"""One driver for every offline verb (`train sft`, `train rm`, later DPO): model → data → run dir → loop → final/.
+
+A verb describes only what differs (`OfflineMethod`): the model head, how rows become examples, the
+algorithm plugged into the loop, and what it adds to `final/`. Everything else (accelerator, resume,
+trackers, run status, atomic final save) is shared here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from accelerate.utils import set_seed
+
+from alignlab.config import Config
+from alignlab.data.sft import fingerprint
+from alignlab.pipelines.common import (
+    agreed_run_path,
+    check_environment,
+    load_policy,
+    make_accelerator,
+    open_run_dir,
+)
+from alignlab.runs.atomic import atomic_dir
+from alignlab.runs.metrics import MetricsLog
+from alignlab.training import checkpoint as ckpt
+from alignlab.training.offline import OfflineRun, train_offline
+from alignlab.training.progress import console
+from alignlab.training.signals import Interrupted
+
+
+@dataclass
+class OfflineMethod:
+    algorithm: object
+    """The loop plug-in (example_length, collate, weight, loss, evaluate)."""
+    prepare_data: Callable
+    """(cfg, tokenizer) → (train examples, held-out examples or None, stats dict with "train"/"eval")."""
+    describe_data: Callable[[dict], str]
+    """Train stats → the one-line data summary printed at start."""
+    head: str = "causal_lm"
+    """Model head to load (see models.loading.HEADS)."""
+    prepare_model: Callable = field(default=lambda model, tokenizer: model)
+    """Adjust the loaded model (e.g. set the pad id a reward head needs)."""
+    save_extras: Callable = field(default=lambda folder, cfg, tokenizer: None)
+    """Write extra files into the final/ folder before it is published."""
+
+
+def run_offline(cfg: Config, method: OfflineMethod, command: str = "", resume: Path | None = None) -> dict:
+    """Train; returns {"run_dir", "train", "eval", "steps"}. Exceptions leave the run resumable."""
+    check_environment(cfg)
+    path = agreed_run_path(cfg, resume)
+    acc = make_accelerator(cfg, path)
+    set_seed(cfg.seed)
+    # Model and data load before the run directory exists: a bad model or data row leaves nothing behind.
+    model, tokenizer = load_policy(cfg, verbose=acc.is_main_process, head=method.head)
+    model = method.prepare_model(model, tokenizer)
+    train, held, stats = method.prepare_data(cfg, tokenizer)
+    run = open_run_dir(cfg, path, command, resuming=resume is not None, is_main=acc.is_main_process)
+    log = MetricsLog(run.metrics_file, tracker=acc if cfg.logging.report_to else None)
+    start = ckpt.latest_checkpoint(run.checkpoints) if resume is not None else None
+    if acc.is_main_process:
+        if resume is not None and start is None:
+            log.truncate_after(-1)  # stopped before its first checkpoint: start over in the same folder
+        console.print(method.describe_data(stats["train"]))
+        if start is None:
+            log.log(0, "data", {f"train_{k}": v for k, v in stats["train"].items()}
+                    | {f"eval_{k}": v for k, v in (stats.get("eval") or {}).items()})
+            run.update_manifest(data_fingerprint=fingerprint(train), data=stats)
+    if cfg.logging.report_to:
+        acc.init_trackers("alignlab", init_kwargs={"wandb": {"name": path.name}, "mlflow": {"run_name": path.name}})
+    loop = OfflineRun(cfg, run, acc, model, tokenizer, method.algorithm, train, held, log)
+    try:
+        result = train_offline(loop, resume_from=start)
+    except Interrupted:
+        _close(acc, run, "interrupted")
+        raise
+    except Exception:
+        _close(acc, run, "failed")
+        raise
+    _save_final(acc, result.pop("model"), tokenizer, run, lambda folder: method.save_extras(folder, cfg, tokenizer))
+    _close(acc, run, "completed")
+    return {"run_dir": str(path), "is_main_process": acc.is_main_process, **result}
+
+
+def _save_final(acc, model, tokenizer, run, extras) -> None:
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        with atomic_dir(run.final) as tmp:
+            acc.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            extras(Path(tmp))
+    acc.wait_for_everyone()
+
+
+def _close(acc, run, status: str) -> None:
+    if acc.is_main_process:
+        run.finish(status)
+    acc.end_training()
