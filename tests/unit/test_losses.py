@@ -27,3 +27,18 @@ def test_label_smoothing_by_hand():
     logp0, logp1 = -math.log(1 + math.exp(-2)), -math.log(1 + math.exp(2))
     expected = -(0.9 * logp0 + 0.1 * logp1)  # (1-ε) on target + ε/V on every class, V=2
     assert math.isclose(loss.item(), expected, rel_tol=1e-6)
+
+
+def test_bradley_terry_by_hand():
+    from alignlab.losses.reward import bradley_terry
+
+    chosen, rejected = torch.tensor([2.0, 0.0]), torch.tensor([1.0, 1.0])
+    loss, m = bradley_terry(chosen, rejected)
+    # −log σ(1) − log σ(−1) = log(1 + e^−1) + log(1 + e^1)
+    assert math.isclose(loss.item(), math.log(1 + math.exp(-1)) + math.log(1 + math.exp(1)), rel_tol=1e-6)
+    assert m["correct"].item() == 1 and math.isclose(m["margin"].item(), 0.0, abs_tol=1e-7)
+    # A margin m = 0.5 asks for r_c − r_r ≥ 0.5: −log σ(0.5) − log σ(−1.5)
+    loss, _ = bradley_terry(chosen, rejected, margin=0.5)
+    assert math.isclose(loss.item(), math.log(1 + math.exp(-0.5)) + math.log(1 + math.exp(1.5)), rel_tol=1e-6)
+    loss, _ = bradley_terry(chosen, rejected, margin=torch.tensor([1.0, 0.0]))  # per-pair margins
+    assert math.isclose(loss.item(), math.log(2) + math.log(1 + math.exp(1)), rel_tol=1e-6)

@@ -13,7 +13,7 @@ import torch
 from alignlab.config.errors import ConfigError
 from alignlab.config.schema import ModelConfig, RewardConfig
 from alignlab.data.preference import encode_for_reward, render_for_reward
-from alignlab.models.loading import load_model, load_tokenizer, model_source
+from alignlab.models.loading import adapter_base, load_model, load_tokenizer, model_source
 
 REWARD_META = "alignlab_reward.json"
 """Written next to a trained reward model: how its inputs were rendered (chat template, max length)."""
@@ -55,7 +55,10 @@ def logits_of(model, tokenizer, prompts, completions, meta: dict, max_length: in
 
 def reward_model(path: str, cfg: RewardConfig, device: str = "auto"):
     """The scalar output of a reward model trained by `alignlab train rm` (or any num_labels=1 classifier)."""
-    model, tokenizer, meta = load_classifier(path, "reward", device)
+    # A full model loads with the head it was saved with (so a wrong model is detected, not re-initialised);
+    # a LoRA adapter's base has no head yet and gets the one-output head its saved `score` weights fit.
+    head = "reward" if adapter_base(model_source(path)) else "classifier"
+    model, tokenizer, meta = load_classifier(path, head, device)
     if model.config.num_labels != 1:
         raise ConfigError(f"reward.scorer: '{path}' has {model.config.num_labels} labels; a reward model has one "
                           "(use classifier:PATH:LABEL for a multi-label classifier)")

@@ -1,0 +1,76 @@
+import pytest
+import torch
+from datasets import Dataset
+
+from alignlab.algorithms.reward_model import RewardModelTraining, pair_collate
+from alignlab.config.schema import DataConfig, RMConfig
+from alignlab.data.preference import encode_for_reward, labelled_pairs, read_pairs
+from alignlab.data.sources import DataError
+
+
+def test_string_rows():
+    rows = Dataset.from_list([{"prompt": "P", "chosen": " good", "rejected": " bad", "chosen_score": 0.9,
+                               "rejected_score": 0.1}])
+    (p,) = read_pairs(rows, DataConfig())
+    assert (p.chosen_prompt, p.chosen, p.rejected) == ("P", " good", " bad")
+    assert p.score_gap == pytest.approx(0.8)
+
+
+def test_ultrafeedback_message_rows():
+    user = {"role": "user", "content": "Review it"}
+    rows = Dataset.from_list([{"prompt": "Review it", "score_chosen": 8.0, "score_rejected": 3.0,
+                               "chosen": [user, {"role": "assistant", "content": "Great."}],
+                               "rejected": [user, {"role": "assistant", "content": "Meh"}]}])
+    (p,) = read_pairs(rows, DataConfig())
+    assert p.chosen_prompt == [user] and p.chosen == "Great." and p.rejected == "Meh" and p.score_gap == 5.0
+
+
+def test_missing_rejected_names_row_and_field():
+    rows = Dataset.from_list([{"prompt": "a", "chosen": "x", "rejected": "y"},
+                              {"prompt": "b", "chosen": "x", "rejected": None}])
+    with pytest.raises(DataError, match=r"row 1: field 'rejected' is missing"):
+        read_pairs(rows, DataConfig())
+
+
+def test_message_rows_must_share_the_prompt():
+    a = [{"role": "user", "content": "A"}, {"role": "assistant", "content": "x"}]
+    b = [{"role": "user", "content": "B"}, {"role": "assistant", "content": "y"}]
+    with pytest.raises(DataError, match="row 0: .*share the turns"):
+        read_pairs(Dataset.from_list([{"chosen": a, "rejected": b}]), DataConfig())
+
+
+def test_labelled_texts_make_positive_by_negative_pairs():
+    rows = Dataset.from_list([{"text": f"pos{i}", "label": 1} for i in range(3)]
+                             + [{"text": f"neg{i}", "label": 0} for i in range(2)])
+    rm = RMConfig(label_field="label", positive_label=1, negative_label=0, max_pairs=100)
+    pairs = labelled_pairs(rows, DataConfig(format="text"), rm, seed=0)
+    assert len(pairs) == 6  # 3 × 2
+    assert {(p.chosen, p.rejected) for p in pairs} == {(f"pos{i}", f"neg{j}") for i in range(3) for j in range(2)}
+    sampled = labelled_pairs(rows, DataConfig(format="text"), rm.model_copy(update={"max_pairs": 4}), seed=0)
+    assert len(sampled) == 4 and all(p.chosen.startswith("pos") for p in sampled)
+
+
+class _CharTokenizer:
+    """One id per character: truncation is easy to check by hand."""
+
+    truncation_side = "right"
+
+    def __call__(self, text, add_special_tokens=True, truncation=False, max_length=None):
+        ids = [ord(ch) for ch in text]
+        if truncation and len(ids) > max_length:
+            ids = ids[-max_length:] if self.truncation_side == "left" else ids[:max_length]
+        return {"input_ids": ids}
+
+
+def test_reward_inputs_keep_the_end():
+    ids, truncated = encode_for_reward([("abcdef", True), ("xy", True)], _CharTokenizer(), max_length=4)
+    assert ids == [[ord(c) for c in "cdef"], [ord("x"), ord("y")]] and truncated == 1
+
+
+def test_pair_collate_stacks_chosen_then_rejected():
+    batch = pair_collate(0)([{"chosen_ids": [5, 6, 7], "rejected_ids": [8], "score_gap": 0.5},
+                             {"chosen_ids": [9], "rejected_ids": [1, 2], "score_gap": 0.0}])
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [9, 0, 0], [8, 0, 0], [1, 2, 0]]
+    assert batch["attention_mask"].sum().item() == 7
+    assert RewardModelTraining().weight(batch) == 2
+    assert torch.equal(batch["score_gap"], torch.tensor([0.5, 0.0]))
