@@ -4,12 +4,12 @@ import json
 
 import pytest
 import torch
+from tests.conftest import MICRO
 from transformers import AutoTokenizer, GPT2Config, GPT2ForSequenceClassification
 
 from alignlab.config import ConfigError
 from alignlab.models.builtin import cache_dir
 from alignlab.rewards import build_scorer
-from tests.conftest import MICRO
 
 
 def _save_classifier(folder, num_labels, alignlab_home):
