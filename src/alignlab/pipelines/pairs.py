@@ -70,7 +70,8 @@ class _Sampler:
         self.gen = cfg.generation.model_copy(update={"num_return_sequences": cfg.pairs.samples_per_prompt})
 
     def sample_all(self, prompts: list[str]) -> tuple[list[dict], dict]:
-        counts, rows, todo = Counter(prompts=len(prompts), rounds=0, samples=0, samples_kept=0, pairs=0), [], list(prompts)
+        counts = Counter(prompts=len(prompts), rounds=0, samples=0, samples_kept=0, pairs=0, pairs_candidates=0)
+        rows, todo = [], list(prompts)
         for rnd in range(1, self.p.max_rounds + 1):
             if not todo:
                 break
@@ -84,7 +85,8 @@ class _Sampler:
             todo = failed
         counts["prompts_with_pairs"] = len(prompts) - len(todo)
         counts["dropped_prompts"] = len(todo)
-        return rows, {**dict(counts), "gaps": gap_stats([r["chosen_score"] - r["rejected_score"] for r in rows])}
+        gaps = gap_stats([r["chosen_score"] - r["rejected_score"] for r in rows])
+        return rows, {**dict(counts), "gaps": gaps, "accounting": accounting(counts)}
 
     def _sample_round(self, todo: list[str], rnd: int) -> list[dict]:
         """One record per prompt: its N completions, token counts and scores (None where filtered)."""
@@ -132,9 +134,21 @@ class _Sampler:
         scores = [rec["scores"][i] for i in kept]
         rng = random.Random(f"{self.cfg.seed}-{self.split}-{rec['round']}-{rec['prompt']}")
         pairs, pc = make_pairs(scores, self.p.strategy, self.p.min_gap, self.p.min_best_score, rng)
-        counts.update({k if k == "pairs" else f"pairs_{k}": v for k, v in pc.items()})
+        # too_few_samples counts prompts (fewer than 2 kept samples), every other key counts candidate pairs.
+        counts.update({k if k == "pairs" else "prompts_too_few_samples" if k == "too_few_samples" else f"pairs_{k}": v
+                       for k, v in pc.items()})
         return [{"prompt": rec["prompt"], "chosen": texts[kept[c]], "rejected": texts[kept[r]],
                  "chosen_score": scores[c], "rejected_score": scores[r]} for c, r in pairs]
+
+
+def accounting(c: Counter) -> list[str]:
+    """The report's sums, written out so a reader can check that nothing went missing."""
+    def parts(prefix: str, skip: str) -> str:
+        return "".join(f" + {v} {k.removeprefix(prefix)}" for k, v in sorted(c.items())
+                       if k.startswith(prefix) and k != skip and v)
+    return [f"samples {c['samples']} = {c['samples_kept']} kept" + parts("samples_", "samples_kept"),
+            f"candidate pairs {c['pairs_candidates']} = {c['pairs']} pairs" + parts("pairs_", "pairs_candidates"),
+            f"prompts {c['prompts']} = {c['prompts_with_pairs']} with pairs + {c['dropped_prompts']} dropped"]
 
 
 def _chunk_seed(seed: int, split: str, rnd: int, start: int) -> int:
