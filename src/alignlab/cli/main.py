@@ -35,6 +35,8 @@ app.add_typer(config_app, name="config")
 CONFIG_OPT = typer.Option(None, "--config", "-c", help="YAML config file or packaged preset (e.g. sft/reviews-tiny).")
 OVERRIDES_ARG = typer.Argument(None, help="Overrides such as optimizer.lr=1e-4 lora.r=8.", show_default=False)
 RESUME_LATEST = "__latest__"
+RESUME_OPT = typer.Option(None, "--resume", help="Continue an interrupted run: RUN_DIR, or the newest run of this "
+                          "config's name when given without a value.")
 
 
 def _version(value: bool):
@@ -66,27 +68,20 @@ def config_show(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG,
 
 @train_app.command("sft")
 @friendly_errors
-def train_sft(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG,
-              resume: str = typer.Option(None, "--resume", help="Continue a run: RUN_DIR, or the newest run "
-                                         "of this config's name when given without a value.")):
+def train_sft(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT):
     """Supervised fine-tuning (full or LoRA) on the offline loop."""
     from alignlab.pipelines.sft import run_sft
 
-    cfg, resume_dir = _config_for(config, overrides, resume)
-    result = run_sft(cfg, command=_command_line(), resume=resume_dir)
-    _print_result(result)
+    _print_result(_run(run_sft, config, overrides, resume))
 
 
 @train_app.command("rm")
 @friendly_errors
-def train_rm(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG,
-             resume: str = typer.Option(None, "--resume", help="Continue a run: RUN_DIR, or the newest run "
-                                        "of this config's name when given without a value.")):
+def train_rm(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT):
     """Reward model (Bradley–Terry on preference pairs or labelled texts); the output is a reward_model: scorer."""
     from alignlab.pipelines.reward_model import run_rm
 
-    cfg, resume_dir = _config_for(config, overrides, resume)
-    result = run_rm(cfg, command=_command_line(), resume=resume_dir)
+    result = _run(run_rm, config, overrides, resume)
     _print_result(result)
     if result.get("is_main_process", True):
         console.print(f"use it as a scorer: reward.scorer=reward_model:{result['run_dir']}")
@@ -94,14 +89,11 @@ def train_rm(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG,
 
 @app.command("pairs")
 @friendly_errors
-def pairs_cmd(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG,
-              resume: str = typer.Option(None, "--resume", help="Continue an interrupted run: RUN_DIR, or the "
-                                         "newest run of this config's name when given without a value.")):
+def pairs_cmd(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT):
     """Build a preference dataset: sample N completions per prompt, score, filter, pair, write dataset + report."""
     from alignlab.pipelines.pairs import run_pairs, summary_lines
 
-    cfg, resume_dir = _config_for(config, overrides, resume)
-    result = run_pairs(cfg, command=_command_line(), resume=resume_dir)
+    result = _run(run_pairs, config, overrides, resume)
     summary_lines(result["report"])
     console.print(f"[bold]run directory:[/bold] {result['run_dir']}  (dataset/, jsonl/, pairs_report.json, "
                   f"gap_histogram.png) in {result['seconds']:.0f} s")
@@ -175,6 +167,12 @@ def quickstart(overrides: list[str] = OVERRIDES_ARG):
     for r in s["samples"]:
         console.print(f"  [dim]{r['prompt']}[/dim]{r['completion']}", highlight=False)
     console.print(f"done in {s['seconds']:.0f} s")
+
+
+def _run(pipeline, config, overrides, resume) -> dict:
+    """Resolve the config (or the resumed run's own) and run a verb's pipeline with the command line recorded."""
+    cfg, resume_dir = _config_for(config, overrides, resume)
+    return pipeline(cfg, command=_command_line(), resume=resume_dir)
 
 
 def _config_for(config, overrides, resume):
