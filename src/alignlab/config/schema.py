@@ -159,8 +159,9 @@ class TrainConfig(Section):
     """Log training metrics every N optimizer steps."""
     eval_every: int | None = Field(50, gt=0)
     """Evaluate on the held-out split every N optimizer steps (and always at the end); None: only at the end."""
-    eval_train_samples: int = Field(0, ge=0)
-    """Also evaluate this many training examples at every eval (split `train_eval`): the over-fitting gap."""
+    eval_train_samples: int = Field(256, ge=0)
+    """Also evaluate this many training examples (a fixed seeded sample) at every eval, logged as split
+    `train_eval`: its gap to `eval` is the over-fitting signal. 0 disables it."""
     save_every: int | None = Field(100, gt=0)
     """Write a resumable checkpoint every N optimizer steps; None: only at the end or on a signal."""
     keep_checkpoints: int = Field(2, gt=0)

@@ -91,7 +91,7 @@ def _pretrain_config(r: BaseRecipe, init: Path, run_dir: Path) -> Config:
         "optimizer": {"name": "adamw", "lr": r.lr, "weight_decay": 0.01, "betas": [0.9, 0.98]},
         "scheduler": {"name": "cosine", "warmup_steps": max(1, r.steps // 20), "min_lr_ratio": 0.1},
         "train": {"batch_size": r.batch_size, "max_steps": r.steps, "eval_every": None, "save_every": None,
-                  "log_every": 25},
+                  "log_every": 25, "eval_train_samples": 0},
         "logging": {"report_to": []},
     })
 
