@@ -184,3 +184,8 @@ def test_pairs_samples_prompts_of_a_hub_style_dataset_with_chat(alignlab_home, t
     _check_accounting(c)
     proc = run_cli("pairs", *PAIRS_FAST, f"data.dataset={ultra}", "pairs.splits=[nope]", check=False, cwd=tmp_path)
     assert proc.returncode == 2 and "no split 'nope'" in proc.stderr
+
+
+def test_pairs_refuses_to_run_in_several_processes(tmp_path):
+    proc = run_cli("pairs", "-c", "pairs/reviews-tiny", check=False, cwd=tmp_path, env={"WORLD_SIZE": "2"})
+    assert proc.returncode == 2 and "one process" in proc.stderr and not (tmp_path / "runs").exists()

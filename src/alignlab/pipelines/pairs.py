@@ -12,12 +12,13 @@ pairs_report.json (counts at every stage; gap median/mean/SD) and gap_histogram.
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from collections import Counter
 from pathlib import Path
 
-from alignlab.config import Config
+from alignlab.config import Config, ConfigError
 from alignlab.data.pairing import filter_completions, gap_stats, make_pairs
 from alignlab.data.sources import load_prompts
 from alignlab.generation.sample import generate
@@ -34,6 +35,9 @@ SAMPLES_FILE = "samples.jsonl"
 
 
 def run_pairs(cfg: Config, command: str = "", resume: Path | None = None) -> dict:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("alignlab pairs runs in one process (it batches generation itself); "
+                          "run it without accelerate launch / torchrun")
     check_environment(cfg)
     t0 = time.time()
     # Everything that can fail on bad input happens before the run directory exists.
