@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import torch
 
+from alignlab.data.batching import pad_right
 from alignlab.losses.reward import bradley_terry
 
 
 def pair_collate(pad_id: int):
     """[{"chosen_ids", "rejected_ids", "score_gap"}] → input_ids [2B, T] (right-padded), mask, score_gap [B]."""
     def collate(examples: list[dict]) -> dict[str, torch.Tensor]:
-        seqs = [e["chosen_ids"] for e in examples] + [e["rejected_ids"] for e in examples]
-        width = max(len(s) for s in seqs)
-        ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(seqs), width), dtype=torch.long)
-        for row, s in enumerate(seqs):
-            ids[row, :len(s)], mask[row, :len(s)] = torch.tensor(s), 1
+        ids, mask = pad_right([e["chosen_ids"] for e in examples] + [e["rejected_ids"] for e in examples], pad_id)
         gap = torch.tensor([e["score_gap"] for e in examples], dtype=torch.float32)
         return {"input_ids": ids, "attention_mask": mask, "score_gap": gap}
     return collate

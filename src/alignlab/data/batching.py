@@ -43,6 +43,16 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         yield from (batches[i] for i in perm)
 
 
+def pad_right(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token id lists to one width: (input_ids [N, T], attention_mask [N, T])."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, s in enumerate(seqs):
+        ids[row, :len(s)], mask[row, :len(s)] = torch.tensor(s, dtype=torch.long), 1
+    return ids, mask
+
+
 def pad_collate(pad_id: int, padding_side: str = "right"):
     """Collate {"input_ids", "labels"} lists into padded tensors plus an attention mask."""
     def collate(examples: list[dict]) -> dict[str, torch.Tensor]:

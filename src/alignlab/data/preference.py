@@ -14,7 +14,7 @@ import random
 from dataclasses import asdict, dataclass
 
 from alignlab.config.schema import DataConfig, RMConfig
-from alignlab.data.sft import detect_format, load_template
+from alignlab.data.sft import detect_format, load_template, message_list, string_field
 from alignlab.data.sources import ROW_INDEX, DataError
 
 SCORE_FIELDS = (("chosen_score", "rejected_score"), ("score_chosen", "score_rejected"))
@@ -29,12 +29,10 @@ class Pair:
     rejected_prompt: str | list[dict]
     rejected: str
     score_gap: float | None = None
-    row: int = 0
 
 
 @dataclass
 class PairStats:
-    rows: int = 0
     pairs: int = 0
     truncated: int = 0
     dropped_identical: int = 0
@@ -56,37 +54,25 @@ def _row_pair(row: dict, i: int, cfg: DataConfig) -> Pair:
                         "or both be message lists")
     gap = _score_gap(row)
     if isinstance(chosen, str):
-        prompt = _string(row, cfg.prompt_field, i)
-        return Pair(prompt, chosen, prompt, rejected, gap, i)
+        prompt = string_field(row, cfg.prompt_field, i)
+        return Pair(prompt, chosen, prompt, rejected, gap)
     if chosen[:-1] != rejected[:-1]:
         raise DataError(f"row {i}: '{cfg.chosen_field}' and '{cfg.rejected_field}' must share the turns before "
                         "the final reply")
-    prompt = chosen[:-1] or [{"role": "user", "content": _string(row, cfg.prompt_field, i)}]
-    return Pair(prompt, chosen[-1]["content"], prompt, rejected[-1]["content"], gap, i)
+    prompt = chosen[:-1] or [{"role": "user", "content": string_field(row, cfg.prompt_field, i)}]
+    return Pair(prompt, chosen[-1]["content"], prompt, rejected[-1]["content"], gap)
 
 
 def _side(row: dict, name: str, i: int) -> str | list[dict]:
-    value = row.get(name)
-    if value is None:
+    """One response: a string, or a validated message list ending in the assistant reply."""
+    if isinstance(row.get(name), str):
+        return row[name]
+    if row.get(name) is None:
         raise DataError(f"row {i}: field '{name}' is missing")
-    if isinstance(value, str):
-        return value
-    if not isinstance(value, list) or not value:
-        raise DataError(f"row {i}: field '{name}' must be a string or a non-empty list of messages")
-    for j, m in enumerate(value):
-        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
-            raise DataError(f"row {i}: field '{name}[{j}]' must have string 'role' and 'content'")
-    if value[-1]["role"] != "assistant":
+    messages = message_list(row, name, i)
+    if messages[-1]["role"] != "assistant":
         raise DataError(f"row {i}: field '{name}' must end with an assistant message")
-    return [{"role": m["role"], "content": m["content"]} for m in value]
-
-
-def _string(row: dict, name: str, i: int) -> str:
-    value = row.get(name)
-    if not isinstance(value, str):
-        raise DataError(f"row {i}: field '{name}' is missing" if value is None
-                        else f"row {i}: field '{name}' must be a string, got {type(value).__name__}")
-    return value
+    return messages
 
 
 def _score_gap(row: dict) -> float | None:
@@ -104,19 +90,19 @@ def labelled_pairs(rows, data: DataConfig, rm: RMConfig, seed: int) -> list[Pair
         idx = row.get(ROW_INDEX, i)
         if row.get(rm.label_field) is None:
             raise DataError(f"row {idx}: field '{rm.label_field}' is missing")
-        side = (("", _string(row, data.text_field, idx)) if fmt == "text"
-                else (_string(row, data.prompt_field, idx), _string(row, data.response_field, idx)))
+        side = (("", string_field(row, data.text_field, idx)) if fmt == "text"
+                else (string_field(row, data.prompt_field, idx), string_field(row, data.response_field, idx)))
         label = str(row[rm.label_field])
         if label == str(rm.positive_label):
-            pos.append((idx, side))
+            pos.append(side)
         elif label == str(rm.negative_label):
-            neg.append((idx, side))
+            neg.append(side)
     if not pos or not neg:
         raise DataError(f"labelled texts: found {len(pos)} with {rm.label_field}={rm.positive_label!r} and "
                         f"{len(neg)} with {rm.label_field}={rm.negative_label!r}; both must be non-empty")
     total = len(pos) * len(neg)
     picks = random.Random(seed).sample(range(total), min(rm.max_pairs, total))
-    return [Pair(*pos[k // len(neg)][1], *neg[k % len(neg)][1], None, pos[k // len(neg)][0]) for k in picks]
+    return [Pair(*pos[k // len(neg)], *neg[k % len(neg)]) for k in picks]
 
 
 def render_for_reward(prompt: str | list[dict], reply: str, tokenizer, template: str | None,
@@ -162,7 +148,7 @@ def reward_examples(pairs: list[Pair], tokenizer, data: DataConfig) -> tuple[lis
         texts += [render_for_reward(p.chosen_prompt, p.chosen, tokenizer, template),
                   render_for_reward(p.rejected_prompt, p.rejected, tokenizer, template)]
     ids, truncated = encode_for_reward(texts, tokenizer, data.max_length)
-    stats, examples = PairStats(rows=len(pairs), pairs=len(pairs), truncated=truncated), []
+    stats, examples = PairStats(pairs=len(pairs), truncated=truncated), []
     for k, p in enumerate(pairs):
         chosen, rejected = ids[2 * k], ids[2 * k + 1]
         if chosen == rejected:

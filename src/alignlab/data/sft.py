@@ -74,12 +74,12 @@ def tokenize_rows(rows, tokenizer, cfg: DataConfig) -> tuple[list[dict], SFTStat
 
 def _encode(fmt, row, i, tokenizer, cfg, template) -> tuple[list[int], list[bool]]:
     if fmt == "text":
-        ids = tokenizer(_field(row, cfg.text_field, i), add_special_tokens=False)["input_ids"]
+        ids = tokenizer(string_field(row, cfg.text_field, i), add_special_tokens=False)["input_ids"]
         ids = ids + [tokenizer.eos_token_id]
         return ids, [True] * len(ids)
     if fmt == "messages":
-        return encode_messages(_messages(row, cfg.messages_field, i), tokenizer, template, cfg.completion_only, i)
-    prompt, response = _field(row, cfg.prompt_field, i), _field(row, cfg.response_field, i)
+        return encode_messages(message_list(row, cfg.messages_field, i), tokenizer, template, cfg.completion_only, i)
+    prompt, response = string_field(row, cfg.prompt_field, i), string_field(row, cfg.response_field, i)
     if template is not None:
         msgs = [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
         return encode_messages(msgs, tokenizer, template, cfg.completion_only, i)
@@ -124,7 +124,7 @@ def _truncate(ids, mask, max_length, stats: SFTStats) -> dict | None:
     return {"input_ids": ids, "labels": [t if m else IGNORE for t, m in zip(ids, mask, strict=True)]}
 
 
-def _field(row: dict, name: str, i: int) -> str:
+def string_field(row: dict, name: str, i: int) -> str:
     if name not in row or row[name] is None:
         raise DataError(f"row {i}: field '{name}' is missing")
     if not isinstance(row[name], str):
@@ -132,7 +132,7 @@ def _field(row: dict, name: str, i: int) -> str:
     return row[name]
 
 
-def _messages(row: dict, name: str, i: int) -> list[dict]:
+def message_list(row: dict, name: str, i: int) -> list[dict]:
     msgs = row.get(name)
     if not isinstance(msgs, list) or not msgs:
         raise DataError(f"row {i}: field '{name}' must be a non-empty list of messages")

@@ -6,6 +6,8 @@ puts pad/EOS tokens between prompt and continuation and silently changes what th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from transformers import GenerationConfig as HFGenerationConfig
 
@@ -31,16 +33,34 @@ def format_prompts(prompts: list[str], tokenizer, chat: bool) -> list[str]:
                                           add_generation_prompt=True) for p in prompts]
 
 
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    """The completion, special tokens removed."""
+    tokens: int
+    """Tokens generated before the first EOS / pad (the EOS itself not counted)."""
+
+
+def _lengths(new: torch.Tensor, stop_ids: set[int]) -> list[int]:
+    """Per row of generated ids [N, T]: the position of the first stop token, or T."""
+    stops = torch.zeros_like(new, dtype=torch.bool)
+    for t in stop_ids:
+        stops |= new == t
+    first = torch.where(stops.any(1), stops.int().argmax(1), torch.full_like(new[:, 0], new.shape[1]))
+    return first.tolist()
+
+
 @torch.no_grad()
-def generate(model, tokenizer, prompts: list[str], cfg: GenerationConfig, seed: int = 0, chat: bool = False,
-             progress: bool = True) -> list[list[str]]:
-    """`cfg.num_return_sequences` completions per prompt (completion text only, special tokens removed)."""
+def sample_completions(model, tokenizer, prompts: list[str], cfg: GenerationConfig, seed: int = 0,
+                       chat: bool = False, progress: bool = True) -> list[list[Completion]]:
+    """`cfg.num_return_sequences` completions per prompt, each with its generated-token count."""
     torch.manual_seed(seed)
     model.eval()
     device = next(model.parameters()).device
     texts = format_prompts(prompts, tokenizer, chat)
     gen_cfg = hf_generation_config(cfg, tokenizer)
-    out: list[list[str]] = []
+    stop_ids = {i for i in (tokenizer.eos_token_id, tokenizer.pad_token_id) if i is not None}
+    out: list[list[Completion]] = []
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     try:
@@ -48,12 +68,18 @@ def generate(model, tokenizer, prompts: list[str], cfg: GenerationConfig, seed: 
             for start in range(0, len(texts), cfg.batch_size):
                 batch = tokenizer(texts[start:start + cfg.batch_size], return_tensors="pt", padding=True,
                                   add_special_tokens=False).to(device)
-                seqs = model.generate(**batch, generation_config=gen_cfg)
-                new = seqs[:, batch["input_ids"].shape[1]:]
-                decoded = tokenizer.batch_decode(new, skip_special_tokens=True)
+                new = model.generate(**batch, generation_config=gen_cfg)[:, batch["input_ids"].shape[1]:]
+                done = [Completion(t, n) for t, n in zip(tokenizer.batch_decode(new, skip_special_tokens=True),
+                                                         _lengths(new, stop_ids), strict=True)]
                 k = cfg.num_return_sequences
-                out += [decoded[i:i + k] for i in range(0, len(decoded), k)]
+                out += [done[i:i + k] for i in range(0, len(done), k)]
                 bar.update(min(start + cfg.batch_size, len(texts)))
     finally:
         tokenizer.padding_side = side
     return out
+
+
+def generate(model, tokenizer, prompts: list[str], cfg: GenerationConfig, seed: int = 0, chat: bool = False,
+             progress: bool = True) -> list[list[str]]:
+    """`cfg.num_return_sequences` completion texts per prompt."""
+    return [[c.text for c in cs] for cs in sample_completions(model, tokenizer, prompts, cfg, seed, chat, progress)]

@@ -21,7 +21,7 @@ from pathlib import Path
 from alignlab.config import Config, ConfigError
 from alignlab.data.pairing import filter_completions, gap_stats, make_pairs
 from alignlab.data.sources import load_prompts
-from alignlab.generation.sample import generate
+from alignlab.generation.sample import sample_completions
 from alignlab.pipelines.common import check_environment
 from alignlab.pipelines.generate import load_for_sampling
 from alignlab.rewards import build_scorer
@@ -32,6 +32,8 @@ from alignlab.training.signals import GracefulStop, Interrupted
 
 COLUMNS = ("prompt", "chosen", "rejected", "chosen_score", "rejected_score")
 SAMPLES_FILE = "samples.jsonl"
+REPORT_NAMES = {"pairs": "pairs", "too_few_samples": "prompts_too_few_samples"}
+"""make_pairs counts → report keys; the others count candidate pairs and become `pairs_<reason>`."""
 
 
 def run_pairs(cfg: Config, command: str = "", resume: Path | None = None) -> dict:
@@ -85,7 +87,8 @@ class _Sampler:
             for rec in self._sample_round(todo, rnd):
                 pairs = self._pair(rec, counts)
                 rows += pairs
-                failed += [] if pairs else [rec["prompt"]]
+                if not pairs:
+                    failed.append(rec["prompt"])
             todo = failed
         counts["prompts_with_pairs"] = len(prompts) - len(todo)
         counts["dropped_prompts"] = len(todo)
@@ -111,10 +114,11 @@ class _Sampler:
 
     def _sample_chunk(self, chunk: list[str], rnd: int, start: int) -> list[dict]:
         seed = _chunk_seed(self.cfg.seed, self.split, rnd, start)
-        completions = generate(self.model, self.tok, chunk, self.gen, seed=seed, chat=self.p.chat, progress=False)
+        samples = sample_completions(self.model, self.tok, chunk, self.gen, seed=seed, chat=self.p.chat,
+                                     progress=False)
         records = []
-        for prompt, texts in zip(chunk, completions, strict=True):
-            tokens = [len(self.tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
+        for prompt, completions in zip(chunk, samples, strict=True):
+            texts, tokens = [c.text for c in completions], [c.tokens for c in completions]
             kept, dropped = filter_completions(texts, tokens, self.p.min_tokens, self.p.require_sentence_end,
                                                self.p.drop_duplicates)
             records.append({"split": self.split, "round": rnd, "prompt": prompt, "completions": texts,
@@ -138,9 +142,8 @@ class _Sampler:
         scores = [rec["scores"][i] for i in kept]
         rng = random.Random(f"{self.cfg.seed}-{self.split}-{rec['round']}-{rec['prompt']}")
         pairs, pc = make_pairs(scores, self.p.strategy, self.p.min_gap, self.p.min_best_score, rng)
-        # too_few_samples counts prompts (fewer than 2 kept samples), every other key counts candidate pairs.
-        counts.update({k if k == "pairs" else "prompts_too_few_samples" if k == "too_few_samples" else f"pairs_{k}": v
-                       for k, v in pc.items()})
+        for k, v in pc.items():
+            counts[REPORT_NAMES.get(k, f"pairs_{k}")] += v
         return [{"prompt": rec["prompt"], "chosen": texts[kept[c]], "rejected": texts[kept[r]],
                  "chosen_score": scores[c], "rejected_score": scores[r]} for c, r in pairs]
 

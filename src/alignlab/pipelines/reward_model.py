@@ -30,7 +30,7 @@ def load_pairs(cfg: Config):
 
 def prepare_rm_data(cfg: Config, tokenizer, info: dict):
     train_pairs, held_pairs = load_pairs(cfg)
-    info["chat"] = any(isinstance(p.chosen_prompt, list) for p in train_pairs[:1])
+    info["chat"] = bool(train_pairs) and isinstance(train_pairs[0].chosen_prompt, list)  # message-list data
     train, train_stats = reward_examples(train_pairs, tokenizer, cfg.data)
     held, held_stats = reward_examples(held_pairs, tokenizer, cfg.data) if held_pairs else (None, None)
     if not train:

@@ -14,6 +14,14 @@ import torch
 
 from alignlab.training.progress import progress_bar
 
+
+def resolve_device(name: str) -> torch.device:
+    """`auto`: CUDA when available, else CPU; otherwise the named device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 ScoreFn = Callable[[list[str], list[str]], Sequence[float] | torch.Tensor]
 
 

