@@ -2,6 +2,7 @@
 
     alignlab train sft -c CONFIG [key=value ...] [--resume [RUN_DIR]]
     alignlab train rm -c CONFIG [key=value ...] [--resume [RUN_DIR]]
+    alignlab train dpo -c CONFIG [key=value ...] [--resume [RUN_DIR]]
     alignlab pairs -c CONFIG [key=value ...] [--resume [RUN_DIR]]
     alignlab base build [--name builtin:reviews-tiny] [--force]
     alignlab generate -m MODEL [-p PROMPT ...] [key=value ...]
@@ -85,6 +86,21 @@ def train_rm(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, res
     _print_result(result)
     if result.get("is_main_process", True):
         console.print(f"use it as a scorer: reward.scorer=reward_model:{result['run_dir']}")
+
+
+@train_app.command("dpo")
+@friendly_errors
+def train_dpo(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT):
+    """The DPO family on preference pairs: loss.name=sigmoid|cdpo|robust|hinge|ipo|fkl|jsd|alpha|kto_pair|simpo|orpo."""
+    from alignlab.pipelines.dpo import run_dpo
+
+    result = _run(run_dpo, config, overrides, resume)
+    _print_result(result)
+    if result.get("is_main_process", True) and result.get("reference"):
+        ref = result["reference"]
+        cache = "  ".join(f"{s} cache {ref[f'{s}_cache']}" for s in ("train", "eval") if f"{s}_cache" in ref)
+        console.print(f"reference: {ref['mode']} ({ref['strategy']}), {result['reference_passes']} reference "
+                      f"passes during training" + (f"; {cache}" if cache else ""))
 
 
 @app.command("pairs")

@@ -89,6 +89,9 @@ class DataConfig(Section):
     """Train only on response (assistant) tokens; prompt tokens are masked out of the loss."""
     max_length: int = Field(256, gt=8)
     """Tokens per example; longer examples are truncated (counted), examples with no response left are dropped."""
+    max_prompt_length: int | None = Field(None, gt=0)
+    """Preference training: prompts longer than this lose tokens from the left (the end of the prompt is kept);
+    None: only max_length applies."""
     max_train_samples: int | None = Field(None, gt=0)
     """Cap on training rows (after shuffling with the seed)."""
     max_eval_samples: int | None = Field(256, gt=0)
@@ -286,6 +289,63 @@ class PairsConfig(Section):
     """Sampling rounds: prompts with no valid pair are re-sampled until this many rounds, then dropped."""
 
 
+REFERENCE_FREE_LOSSES = ("simpo", "orpo")
+
+
+class LossConfig(Section):
+    name: Literal["sigmoid", "cdpo", "robust", "hinge", "ipo", "fkl", "jsd", "alpha", "kto_pair", "simpo",
+                  "orpo"] = "sigmoid"
+    """Preference loss of `train dpo` (see docs/dpo.md): sigmoid (DPO), cdpo, robust, hinge (SLiC), ipo, fkl,
+    jsd, alpha (f-DPO), kto_pair, simpo and orpo (the last two need no reference model)."""
+    label_smoothing: float = Field(0.0, ge=0.0, lt=0.5)
+    """epsilon of cdpo (label smoothing) and robust (assumed label-flip rate); study A used 0.15 for cdpo."""
+    alpha: float = Field(0.5, gt=0.0, le=1.0)
+    """alpha of the `alpha` loss, in the f-DPO paper's convention: alpha->0 is reverse KL (DPO), 1 is forward KL.
+    A library writing alpha' = 1 - alpha for the same divergence: set alpha = 1 - alpha'."""
+    gamma: float = 0.5
+    """SimPO target margin gamma in -log sigmoid(beta * (avg logp_c - avg logp_r) - gamma)."""
+    orpo_lambda: float = Field(0.1, ge=0.0)
+    """ORPO weight lambda of the odds-ratio term added to the chosen NLL."""
+    length_normalize: bool | None = None
+    """Use per-token average log-probs instead of sums in the reference-based losses. None: the loss's own
+    convention (ipo: average, as its authors endorse; the rest: sums). Study A's IPO used sums (false)."""
+    sft_weight: float = Field(0.0, ge=0.0)
+    """Adds sft_weight x (per-token NLL of the chosen reply) to any loss (RPO-style regulariser)."""
+    chunk_tokens: int = Field(1024, gt=0)
+    """Response tokens per chunk of the vocabulary projection + log-sum-exp (bounds peak memory)."""
+
+
+class BetaConfig(Section):
+    value: float = Field(0.1, gt=0.0)
+    """beta of the loss when schedule=constant (the KL strength; ORPO uses it only for its reported rewards)."""
+    schedule: Literal["constant", "linear", "cosine"] = "constant"
+    """How beta moves over training, stepped per optimizer step (gradient accumulation does not change it)."""
+    start: float | None = Field(None, ge=0.0)
+    """beta at the first optimizer step (linear, cosine)."""
+    end: float | None = Field(None, ge=0.0)
+    """beta at the last optimizer step (linear, cosine)."""
+
+    @model_validator(mode="after")
+    def _schedule_ends(self) -> BetaConfig:
+        if self.schedule != "constant" and (self.start is None or self.end is None):
+            raise ValueError(f"beta.schedule={self.schedule} needs beta.start and beta.end")
+        return self
+
+
+class RefConfig(Section):
+    mode: Literal["auto", "copy", "adapter", "precomputed", "none"] = "auto"
+    """Where reference log-probs come from. copy: a frozen second model; adapter: the policy with its LoRA
+    adapters off (no second copy; needs lora.r>0); precomputed: one pass before training, kept in a persistent
+    cache; none: reference-free losses. auto: none for simpo/orpo, adapter with LoRA, else copy."""
+    adapter: str | None = None
+    """A LoRA adapter folder loaded a second time, frozen, as the reference (study D: the SFT adapter). When the
+    policy itself starts from an adapter folder, that adapter is the reference by default."""
+    cache_dir: str | None = None
+    """Folder of the precomputed reference cache; None: $ALIGNLAB_HOME/ref-cache."""
+    batch_size: int | None = Field(None, gt=0)
+    """Pairs per forward pass of the precompute pass; None: 2 x train.batch_size."""
+
+
 class SFTConfig(Section):
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     """Label smoothing of the token cross-entropy."""
@@ -326,9 +386,40 @@ class Config(Section):
     """Reward-model training settings (`train rm`)."""
     pairs: PairsConfig = Field(default_factory=PairsConfig)
     """Preference-pair building settings (`pairs`)."""
+    loss: LossConfig = Field(default_factory=LossConfig)
+    """Preference loss of `train dpo` and its parameters."""
+    beta: BetaConfig = Field(default_factory=BetaConfig)
+    """beta (KL strength) of the preference loss and its schedule."""
+    ref: RefConfig = Field(default_factory=RefConfig)
+    """Reference model strategy of `train dpo`."""
 
     @model_validator(mode="after")
     def _lora_needs_targets(self) -> Config:
         if self.lora.enabled and not self.lora.target_modules:
             raise ValueError("lora.target_modules must name at least one module when lora.r > 0")
         return self
+
+    @model_validator(mode="after")
+    def _reference_fits_loss(self) -> Config:
+        free = self.loss.name in REFERENCE_FREE_LOSSES
+        if free and self.ref.mode not in ("auto", "none"):
+            raise ValueError(f"ref.mode={self.ref.mode}: loss.name={self.loss.name} is reference-free; "
+                             "use ref.mode=none (or auto)")
+        if not free and self.ref.mode == "none":
+            raise ValueError(f"ref.mode=none: loss.name={self.loss.name} needs a reference; allowed: auto, copy, "
+                             "adapter, precomputed (or a reference-free loss: simpo, orpo)")
+        if self.ref.mode == "adapter" and not self.lora.enabled:
+            raise ValueError("ref.mode=adapter needs LoRA (lora.r > 0): the reference is the policy with its "
+                             "adapters off; use ref.mode=copy or precomputed for full fine-tuning")
+        if self.ref.adapter and not self.lora.enabled:
+            raise ValueError("ref.adapter needs LoRA (lora.r > 0) on the policy")
+        return self
+
+    @property
+    def reference_mode(self) -> str:
+        """ref.mode with `auto` resolved (see RefConfig.mode)."""
+        if self.ref.mode != "auto":
+            return self.ref.mode
+        if self.loss.name in REFERENCE_FREE_LOSSES:
+            return "none"
+        return "adapter" if self.lora.enabled else "copy"

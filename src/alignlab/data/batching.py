@@ -45,12 +45,33 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
 def pad_right(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad token id lists to one width: (input_ids [N, T], attention_mask [N, T])."""
+    return pad_side(seqs, pad_id, "right"), pad_side([[1] * len(s) for s in seqs], 0, "right")
+
+
+def pad_side(seqs: list[list[int]], value: int, side: str = "right") -> torch.Tensor:
+    """Pad int lists to one width on the given side → [N, T] long."""
     width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    out = torch.full((len(seqs), width), value, dtype=torch.long)
     for row, s in enumerate(seqs):
-        ids[row, :len(s)], mask[row, :len(s)] = torch.tensor(s, dtype=torch.long), 1
-    return ids, mask
+        span = slice(width - len(s), width) if side == "left" else slice(0, len(s))
+        out[row, span] = torch.tensor(s, dtype=torch.long)
+    return out
+
+
+def preference_collate(pad_id: int, padding_side: str = "right"):
+    """Pairs → input_ids, attention_mask and loss_mask [2B, T] (chosen rows first, then rejected), plus
+    ref_logps [2B] when the examples carry precomputed reference log-probs. loss_mask marks reply tokens."""
+    def collate(examples: list[dict]) -> dict[str, torch.Tensor]:
+        seqs = [e["chosen_ids"] for e in examples] + [e["rejected_ids"] for e in examples]
+        masks = [e["chosen_mask"] for e in examples] + [e["rejected_mask"] for e in examples]
+        batch = {"input_ids": pad_side(seqs, pad_id, padding_side),
+                 "attention_mask": pad_side([[1] * len(s) for s in seqs], 0, padding_side),
+                 "loss_mask": pad_side(masks, 0, padding_side)}
+        if "ref_chosen" in examples[0]:
+            batch["ref_logps"] = torch.tensor([e["ref_chosen"] for e in examples]
+                                              + [e["ref_rejected"] for e in examples], dtype=torch.float32)
+        return batch
+    return collate
 
 
 def pad_collate(pad_id: int, padding_side: str = "right"):

@@ -14,7 +14,7 @@ import random
 from dataclasses import asdict, dataclass
 
 from alignlab.config.schema import DataConfig, RMConfig
-from alignlab.data.sft import detect_format, load_template, message_list, string_field
+from alignlab.data.sft import detect_format, encode_messages, load_template, message_list, string_field
 from alignlab.data.sources import ROW_INDEX, DataError
 
 SCORE_FIELDS = (("chosen_score", "rejected_score"), ("score_chosen", "score_rejected"))
@@ -159,3 +159,71 @@ def reward_examples(pairs: list[Pair], tokenizer, data: DataConfig) -> tuple[lis
     stats.kept = len(examples)
     return examples, stats
 
+
+
+@dataclass
+class PolicyPairStats:
+    pairs: int = 0
+    prompt_truncated: int = 0
+    response_truncated: int = 0
+    dropped_no_response: int = 0
+    dropped_identical: int = 0
+    kept: int = 0
+    response_tokens: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def encode_reply(prompt: str | list[dict], reply: str, tokenizer, template: str | None, row: int
+                 ) -> tuple[list[int], list[bool]]:
+    """(token ids, reply mask) of prompt + reply, as SFT renders them: plain prompts are concatenated with the
+    reply and EOS; message prompts (or any prompt when a template is set) go through the chat template."""
+    if isinstance(prompt, list) or template is not None:
+        if template is None and not tokenizer.chat_template:
+            raise DataError("chat-formatted preference data needs a chat template: the tokenizer has none, "
+                            "so set data.chat_template to a Jinja file")
+        msgs = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+        return encode_messages(msgs + [{"role": "assistant", "content": reply}], tokenizer, template, True, row,
+                               last_turn_only=True)
+    p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    r = tokenizer(reply, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    return p + r, [False] * len(p) + [True] * len(r)
+
+
+def _fit(ids: list[int], mask: list[bool], data: DataConfig, stats: PolicyPairStats) -> tuple[list[int], list[bool]]:
+    """Cut the prompt from the left to max_prompt_length, then the whole from the right to max_length."""
+    prompt_len = mask.index(True) if True in mask else len(mask)
+    if data.max_prompt_length and prompt_len > data.max_prompt_length:
+        cut = prompt_len - data.max_prompt_length
+        ids, mask = ids[cut:], mask[cut:]
+        stats.prompt_truncated += 1
+    if len(ids) > data.max_length:
+        ids, mask = ids[:data.max_length], mask[:data.max_length]
+        stats.response_truncated += 1
+    return ids, mask
+
+
+def policy_examples(pairs: list[Pair], tokenizer, data: DataConfig) -> tuple[list[dict], PolicyPairStats]:
+    """Pairs → {"chosen_ids", "chosen_mask", "rejected_ids", "rejected_mask"} for preference optimisation.
+
+    A mask marks reply tokens (the only ones whose log-probs count). Pairs left with an empty reply after
+    truncation, or with identical sides, are dropped and counted.
+    """
+    template = load_template(data.chat_template, tokenizer)
+    stats, examples = PolicyPairStats(pairs=len(pairs)), []
+    for k, p in enumerate(pairs):
+        chosen = _fit(*encode_reply(p.chosen_prompt, p.chosen, tokenizer, template, k), data, stats)
+        rejected = _fit(*encode_reply(p.rejected_prompt, p.rejected, tokenizer, template, k), data, stats)
+        # Position 0 is never predicted, so a reply must have a token after it.
+        if not any(chosen[1][1:]) or not any(rejected[1][1:]):
+            stats.dropped_no_response += 1
+            continue
+        if chosen[0] == rejected[0]:
+            stats.dropped_identical += 1
+            continue
+        examples.append({"chosen_ids": chosen[0], "chosen_mask": [int(m) for m in chosen[1]],
+                         "rejected_ids": rejected[0], "rejected_mask": [int(m) for m in rejected[1]]})
+        stats.response_tokens += sum(chosen[1][1:]) + sum(rejected[1][1:])
+    stats.kept = len(examples)
+    return examples, stats

@@ -88,8 +88,10 @@ def _encode(fmt, row, i, tokenizer, cfg, template) -> tuple[list[int], list[bool
     return p + r, [not cfg.completion_only] * len(p) + [True] * len(r)
 
 
-def encode_messages(messages, tokenizer, template, completion_only, row_index) -> tuple[list[int], list[bool]]:
-    """Render with the template; train on assistant turns only (found by rendering each prefix)."""
+def encode_messages(messages, tokenizer, template, completion_only, row_index, last_turn_only: bool = False
+                    ) -> tuple[list[int], list[bool]]:
+    """Render with the template; train on assistant turns only (found by rendering each prefix), or only on the
+    final assistant turn when `last_turn_only` (preference data: earlier turns are part of the prompt)."""
     def render(msgs, gen_prompt=False):
         return tokenizer.apply_chat_template(msgs, chat_template=template, tokenize=False,
                                              add_generation_prompt=gen_prompt)
@@ -105,6 +107,7 @@ def encode_messages(messages, tokenizer, template, completion_only, row_index) -
             raise DataError(f"row {row_index}: the chat template does not render prefixes consistently; "
                             "completion-only masking needs a template whose turns append")
         spans.append((start, end))
+    spans = spans[-1:] if last_turn_only else spans
     enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
     mask = [(not completion_only) or any(s <= a < e for s, e in spans) for a, _ in enc["offset_mapping"]]
     return enc["input_ids"], mask

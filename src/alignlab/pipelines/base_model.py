@@ -31,7 +31,7 @@ def ensure_builtin(name: str, force: bool = False) -> Path:
     dest = cache_dir(name)
     if (dest / "config.json").exists() and not force:
         return dest
-    with _lock(dest.with_suffix(".lock")):
+    with build_lock(dest.with_suffix(".lock")):
         if (dest / "config.json").exists() and not force:
             return dest
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -102,7 +102,7 @@ def _build_in_subprocess(name: str) -> None:
 
 
 @contextmanager
-def _lock(path: Path):
+def build_lock(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)

@@ -7,16 +7,18 @@ from pathlib import Path
 from alignlab.config import Config, ConfigError
 from alignlab.config.schema import ModelConfig
 from alignlab.models.builtin import is_builtin
-from alignlab.models.loading import adapter_base, four_bit_config, load_model, load_tokenizer
+from alignlab.models.loading import adapter_base, four_bit_config, load_model, load_tokenizer, model_source
 from alignlab.models.lora import apply_lora, parameter_counts
 from alignlab.runs.rundir import RunDir, create_run, new_run_name, open_run
 from alignlab.training.progress import console
 
 
 def resolve_model(cfg: ModelConfig) -> ModelConfig:
-    """`builtin:NAME` → its cached folder (built on first use); anything else is returned unchanged."""
+    """`builtin:NAME` → its cached folder (built on first use); a run directory → its final/ model; anything
+    else is returned unchanged."""
     if not is_builtin(cfg.name_or_path):
-        return cfg
+        source = model_source(cfg.name_or_path)
+        return cfg if source == cfg.name_or_path else cfg.model_copy(update={"name_or_path": source})
     from alignlab.pipelines.base_model import ensure_builtin
 
     return cfg.model_copy(update={"name_or_path": str(ensure_builtin(cfg.name_or_path))})

@@ -44,6 +44,8 @@ class OfflineMethod:
     """Adjust the loaded model (e.g. set the pad id a reward head needs)."""
     save_extras: Callable = field(default=lambda folder, cfg, tokenizer: None)
     """Write extra files into the final/ folder before it is published."""
+    before_training: Callable = field(default=lambda model, tokenizer, train, held, accelerator, log: None)
+    """Last preparation once the run directory exists (e.g. precompute reference log-probs into the examples)."""
 
 
 def run_offline(cfg: Config, method: OfflineMethod, command: str = "", resume: Path | None = None) -> dict:
@@ -71,6 +73,7 @@ def run_offline(cfg: Config, method: OfflineMethod, command: str = "", resume: P
         acc.init_trackers("alignlab", init_kwargs={"wandb": {"name": path.name}, "mlflow": {"run_name": path.name}})
     loop = OfflineRun(cfg, run, acc, model, tokenizer, method.algorithm, train, held, log)
     try:
+        method.before_training(model, tokenizer, train, held, acc, log)
         result = train_offline(loop, resume_from=start)
     except Interrupted:
         _close(acc, run, "interrupted")

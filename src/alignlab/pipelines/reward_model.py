@@ -13,6 +13,7 @@ from alignlab.config import Config
 from alignlab.data.preference import labelled_pairs, read_pairs, reward_examples
 from alignlab.data.sft import load_template
 from alignlab.data.sources import DataError, load_splits
+from alignlab.pipelines.builtin_data import resolve_data
 from alignlab.pipelines.offline import OfflineMethod, run_offline
 from alignlab.rewards.models import REWARD_META
 from alignlab.runs.atomic import atomic_write_json
@@ -20,7 +21,7 @@ from alignlab.runs.atomic import atomic_write_json
 
 def load_pairs(cfg: Config):
     """(train pairs, held-out pairs or None) from preference rows or labelled texts."""
-    train_rows, eval_rows = load_splits(cfg.data, cfg.seed)
+    train_rows, eval_rows = load_splits(resolve_data(cfg.data), cfg.seed)
     if cfg.rm.label_field is None:
         return read_pairs(train_rows, cfg.data), read_pairs(eval_rows, cfg.data) if eval_rows is not None else None
     held_cap = cfg.rm.model_copy(update={"max_pairs": cfg.data.max_eval_samples or cfg.rm.max_pairs})

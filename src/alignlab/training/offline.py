@@ -5,7 +5,9 @@ An algorithm supplies:
 - `example_length(example)` and `collate(pad_id)`: how its examples are length-grouped and padded;
 - `weight(batch)`: the units (tokens, pairs) the batch's summed loss is over;
 - `loss(model, batch) -> (summed loss, {metric: summed value})`: metrics are logged as sum / weight;
-- `evaluate(model, batches, accelerator) -> {metric: value}`.
+- `evaluate(model, batches, accelerator) -> {metric: value}`;
+- optionally `begin_step(step, total_steps)`: called once before each optimizer step (e.g. a β schedule, which
+  must move per optimizer step, not per micro-batch).
 The loop owns accumulation, clipping, scheduling, logging, evaluation (held-out, and a fixed sample of
 training examples when `train.eval_train_samples` > 0), checkpoints, resume and signals.
 """
@@ -75,6 +77,7 @@ def train_offline(r: OfflineRun, resume_from=None) -> dict:
         _evaluate(r, model, eval_loaders, 0, 0.0)  # the starting point every later eval is compared with
     model.train()
     last = {}
+    begin_step = getattr(r.algorithm, "begin_step", lambda step, total: None)
     with GracefulStop() as stop, progress_bar(f"{r.algorithm.name} · {cfg.name}", n_steps, state.step,
                                               enabled=cfg.logging.progress and acc.is_main_process) as bar:
         while state.step < n_steps:
@@ -83,6 +86,7 @@ def train_offline(r: OfflineRun, resume_from=None) -> dict:
             batches.set_epoch(state.epoch)
             sampler.set_epoch(state.epoch)
             for window in _windows(iter(batches), cfg.train.grad_accum):
+                begin_step(state.step, n_steps)
                 last.update(_optimizer_step(r, model, optimizer, scheduler, window, state))
                 state.step += 1
                 state.batch_in_epoch += len(window)

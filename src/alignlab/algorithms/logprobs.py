@@ -1,0 +1,77 @@
+"""Summed log-probs of reply tokens under a causal LM: the one function every preference and RL method uses.
+
+- Position ids come from the attention mask, so left- and right-padded batches give the same numbers.
+- Where the model allows it, the backbone's final hidden states are taken instead of logits and the lm_head
+  runs only at reply positions (chunked, see `losses.logprobs`): prompt and pad positions get no vocabulary
+  projection. Models that post-process logits (soft-capping, logit scaling) or whose parameters are sharded
+  (FSDP, DeepSpeed) use their full logits, still with the chunked log-sum-exp.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+
+from alignlab.losses.logprobs import hidden_token_logps, logits_token_logps
+
+LOGIT_POSTPROCESSING = ("final_logit_softcapping", "logit_scale", "output_multiplier_scale", "logits_scaling")
+SHARDED_WRAPPERS = ("FullyShardedDataParallel", "DeepSpeedEngine")
+
+
+def sequence_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, loss_mask: torch.Tensor,
+                   chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Σ log p of masked tokens [N] fp32, masked token count [N]); loss_mask[:, t] = 1 marks token t."""
+    # input_ids, attention_mask, loss_mask: [N, T]; token t is predicted at position t − 1
+    position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # [N, T]
+    select = loss_mask[:, 1:].bool() & attention_mask[:, 1:].bool()  # [N, T-1]
+    targets = input_ids[:, 1:][select]  # [M]
+    head = _output_head(model)
+    inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids,
+              "use_cache": False}
+    if head is not None:
+        with _hidden_states_as_logits(model, head):
+            hidden = model(**inputs).logits[:, :-1][select]  # [M, H]
+        logps = hidden_token_logps(hidden, head, targets, chunk)  # [M]
+    else:
+        logits = model(**inputs).logits[:, :-1][select]  # [M, V]
+        logps = logits_token_logps(logits, targets, chunk)  # [M]
+    rows = select.nonzero()[:, 0]  # [M] row of each selected token
+    sums = torch.zeros(input_ids.shape[0], dtype=torch.float32, device=logps.device).index_add(0, rows, logps)
+    return sums, select.sum(-1)
+
+
+def unwrap(model):
+    while hasattr(model, "module") and isinstance(model.module, torch.nn.Module):
+        model = model.module  # DDP (and accelerate's wrappers) keep the model as .module
+    return model
+
+
+def _output_head(model) -> torch.nn.Module | None:
+    """The lm_head to call at reply positions only, or None where the full-logits path is required."""
+    if type(model).__name__ in SHARDED_WRAPPERS:
+        return None
+    inner = unwrap(model)
+    config = getattr(inner, "config", None)
+    if config is None or any(getattr(config, k, None) not in (None, 1, 1.0) for k in LOGIT_POSTPROCESSING):
+        return None
+    try:
+        head = inner.get_output_embeddings()
+    except (AttributeError, NotImplementedError):
+        return None
+    return head if isinstance(head, torch.nn.Module) and hasattr(inner, "set_output_embeddings") else None
+
+
+@contextmanager
+def _hidden_states_as_logits(model, head: torch.nn.Module):
+    """Swap the lm_head for an identity during one forward, so `.logits` holds the final hidden states.
+
+    This keeps the forward going through the (possibly DDP-wrapped) model, as distributed training needs,
+    while no [N, T, V] projection is made; the real head is then applied to reply positions only.
+    """
+    inner = unwrap(model)
+    inner.set_output_embeddings(torch.nn.Identity())
+    try:
+        yield
+    finally:
+        inner.set_output_embeddings(head)

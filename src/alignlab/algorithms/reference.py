@@ -1,0 +1,122 @@
+"""Where reference log-probs come from (`ref.mode`), and the fingerprint of the weights behind them.
+
+- `FrozenCopy` (copy): a second, frozen model.
+- `AdapterOff` (adapter): the LoRA policy with its adapters disabled — the same weights, no second copy.
+- `NamedAdapter` (adapter + ref.adapter, study D): a frozen second adapter on the same base (e.g. the SFT
+  adapter loaded twice), switched in for the reference pass.
+- `PolicyAtStart`: the policy itself before its first update; only used to precompute (ref.mode=precomputed).
+Every strategy runs in eval mode (no dropout) without gradients, and `tensors()` yields exactly the weights
+that define the reference, under names that do not depend on LoRA wrapping: the cache key of precomputed runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+from alignlab.algorithms.logprobs import sequence_logps, unwrap
+
+REFERENCE_ADAPTER = "reference"
+ADAPTER_MARKERS = ("lora_", "modules_to_save.", "lora_magnitude_vector")
+WRAPPER_PARTS = (".base_layer", ".original_module")
+
+
+@contextmanager
+def frozen_eval(model):
+    """No dropout and no autograd graph for a reference pass; the previous train/eval mode is restored."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def _batch_logps(model, batch: dict, chunk: int) -> torch.Tensor:
+    return sequence_logps(model, batch["input_ids"], batch["attention_mask"], batch["loss_mask"], chunk)[0]
+
+
+def _canonical(name: str) -> str:
+    """peft's names of a base weight (base_model.model.….base_layer.weight) → the plain model's name."""
+    name = name.removeprefix("base_model.model.")
+    for part in WRAPPER_PARTS:
+        name = name.replace(part, "")
+    return name
+
+
+def _base_tensors(model, keep_adapter: str | None = None) -> Iterator[tuple[str, torch.Tensor]]:
+    """The base weights (adapters skipped, except `keep_adapter`'s), under canonical names."""
+    for name, t in unwrap(model).state_dict().items():
+        is_adapter = any(m in name for m in ADAPTER_MARKERS)
+        if not is_adapter or (keep_adapter and f".{keep_adapter}." in name):
+            yield _canonical(name), t
+
+
+class FrozenCopy:
+    name = "copy"
+
+    def __init__(self, reference: torch.nn.Module):
+        self.model = reference.eval().requires_grad_(False)
+
+    def logps(self, policy, batch: dict, chunk: int) -> torch.Tensor:
+        with frozen_eval(self.model):
+            return _batch_logps(self.model, batch, chunk)
+
+    def tensors(self, policy):
+        return _base_tensors(self.model)
+
+
+class AdapterOff:
+    name = "adapter"
+
+    def logps(self, policy, batch: dict, chunk: int) -> torch.Tensor:
+        with frozen_eval(policy), unwrap(policy).disable_adapter():
+            return _batch_logps(policy, batch, chunk)
+
+    def tensors(self, policy):
+        return _base_tensors(policy)
+
+
+class NamedAdapter:
+    name = "adapter"
+
+    def __init__(self, adapter: str = REFERENCE_ADAPTER):
+        self.adapter = adapter
+
+    def logps(self, policy, batch: dict, chunk: int) -> torch.Tensor:
+        peft_model = unwrap(policy)
+        active = peft_model.active_adapter
+        # peft's set_adapter also flips requires_grad to the active adapter; switching back restores it.
+        peft_model.set_adapter(self.adapter)
+        try:
+            with frozen_eval(policy):
+                return _batch_logps(policy, batch, chunk)
+        finally:
+            peft_model.set_adapter(active)
+
+    def tensors(self, policy):
+        return _base_tensors(policy, keep_adapter=self.adapter)
+
+
+class PolicyAtStart:
+    name = "policy"
+
+    def logps(self, policy, batch: dict, chunk: int) -> torch.Tensor:
+        with frozen_eval(policy):
+            return _batch_logps(policy, batch, chunk)
+
+    def tensors(self, policy):
+        return _base_tensors(policy)
+
+
+def weights_fingerprint(named: Iterator[tuple[str, torch.Tensor]]) -> str:
+    """A content hash of (name, dtype, shape, bytes) of every tensor: any changed weight changes it."""
+    h = hashlib.blake2b(digest_size=16)
+    for name, t in sorted(named, key=lambda kv: kv[0]):
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)};".encode())
+        h.update(t.detach().contiguous().reshape(-1).view(torch.uint8).cpu().numpy().tobytes())
+    return h.hexdigest()

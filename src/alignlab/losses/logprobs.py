@@ -1,0 +1,50 @@
+"""Per-token log-probabilities without a full fp32 log-softmax over the vocabulary.
+
+log p(t) = z_t − logsumexp(z): gather the target logit, take the log-sum-exp chunk by chunk. Only one chunk of
+fp32 logits [chunk, V] exists at a time, in the forward pass and (through activation checkpointing of each
+chunk) in the backward pass too, instead of [tokens, V] fp32 plus its log-softmax.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+
+def _chunk_logps(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    # logits: [c, V] any dtype; targets: [c] → [c] fp32
+    z = logits.float()
+    return z.gather(-1, targets[:, None]).squeeze(-1) - torch.logsumexp(z, dim=-1)
+
+
+def _chunked(project: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, targets: torch.Tensor,
+             chunk: int) -> torch.Tensor:
+    """Apply `project` (identity or the lm_head) and `_chunk_logps` to `chunk` rows at a time."""
+    def piece(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return _chunk_logps(project(x), t)
+
+    out = []
+    for start in range(0, inputs.shape[0], chunk):
+        x, t = inputs[start:start + chunk], targets[start:start + chunk]
+        # Recompute the chunk's logits in backward rather than keep [c, V] fp32 per chunk alive until then.
+        grad = torch.is_grad_enabled() and (x.requires_grad or any(
+            p.requires_grad for p in getattr(project, "parameters", lambda: [])()))
+        out.append(checkpoint(piece, x, t, use_reentrant=False) if grad else piece(x, t))
+    return torch.cat(out) if out else inputs.new_zeros(0, dtype=torch.float32)
+
+
+def logits_token_logps(logits: torch.Tensor, targets: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+    """log p(target) for each row of `logits` [M, V] (any dtype) → [M] fp32, equal to
+    `log_softmax(logits.float(), -1).gather(-1, targets[:, None])` without materialising it."""
+    return _chunked(lambda x: x, logits, targets, chunk)
+
+
+def hidden_token_logps(hidden: torch.Tensor, head: torch.nn.Module, targets: torch.Tensor,
+                       chunk: int = 1024) -> torch.Tensor:
+    """log p(target) from final hidden states [M, H] and the output projection `head` → [M] fp32.
+
+    The vocabulary projection runs only on these M positions, `chunk` at a time.
+    """
+    return _chunked(head, hidden, targets, chunk)

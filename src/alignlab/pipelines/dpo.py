@@ -1,0 +1,135 @@
+"""`alignlab train dpo`: preference pairs → policy (+ reference) → the DPO-family loss on the offline loop → final/.
+
+The reference strategy (`ref.mode`, resolved by `Config.reference_mode`):
+- copy: a second frozen model loaded from the policy's source;
+- adapter: the LoRA policy with adapters off, or a frozen second adapter (`ref.adapter`, or the adapter the
+  policy starts from, as in study D);
+- precomputed: the same reference, run once over every pair before training; values are cached on disk
+  (training.reference_cache) and no reference model takes part in training;
+- none: reference-free losses (simpo, orpo).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alignlab.algorithms.dpo import PreferenceOptimisation
+from alignlab.algorithms.reference import (
+    REFERENCE_ADAPTER,
+    AdapterOff,
+    FrozenCopy,
+    NamedAdapter,
+    PolicyAtStart,
+)
+from alignlab.config import Config
+from alignlab.data.batching import preference_collate
+from alignlab.data.preference import policy_examples, read_pairs
+from alignlab.data.sft import load_template
+from alignlab.data.sources import DataError, load_splits
+from alignlab.models.builtin import alignlab_home
+from alignlab.models.loading import adapter_base, load_model
+from alignlab.models.lora import parameter_counts
+from alignlab.pipelines.builtin_data import resolve_data
+from alignlab.pipelines.common import resolve_model
+from alignlab.pipelines.offline import OfflineMethod, run_offline
+from alignlab.training.progress import console
+from alignlab.training.reference_cache import (
+    ReferenceCache,
+    attach,
+    cache_key,
+    cached_reference,
+    compute_reference,
+)
+
+
+def prepare_dpo_data(cfg: Config, tokenizer):
+    train_rows, eval_rows = load_splits(resolve_data(cfg.data), cfg.seed)
+    train, train_stats = policy_examples(read_pairs(train_rows, cfg.data), tokenizer, cfg.data)
+    held, held_stats = (policy_examples(read_pairs(eval_rows, cfg.data), tokenizer, cfg.data)
+                        if eval_rows is not None else (None, None))
+    if not train:
+        raise DataError(f"no training pair left ({train_stats.as_dict()}); check the data and data.max_length")
+    return train, held or None, {"train": train_stats.as_dict(), "eval": held_stats.as_dict() if held_stats else None}
+
+
+def _describe(s: dict) -> str:
+    return (f"data: {s['kept']} training pairs ({s['prompt_truncated']} prompts and {s['response_truncated']} "
+            f"replies truncated; {s['dropped_no_response']} dropped with no reply left, {s['dropped_identical']} "
+            "as identical)")
+
+
+def reference_adapter(cfg: Config) -> str | None:
+    """The adapter folder that defines the reference: ref.adapter, or the adapter the policy starts from."""
+    if cfg.ref.adapter:
+        return cfg.ref.adapter
+    source = resolve_model(cfg.model).name_or_path
+    return source if cfg.lora.enabled and adapter_base(source) else None
+
+
+def reference_strategy(cfg: Config, model):
+    """The strategy that produces reference log-probs (for precomputed: the one run before training)."""
+    mode, adapter = cfg.reference_mode, reference_adapter(cfg)
+    if mode == "copy":
+        source = resolve_model(cfg.model)
+        if adapter:
+            source = source.model_copy(update={"name_or_path": adapter})
+        return FrozenCopy(load_model(source))
+    if adapter:
+        model.load_adapter(adapter, adapter_name=REFERENCE_ADAPTER, is_trainable=False)
+        return NamedAdapter(REFERENCE_ADAPTER)
+    return AdapterOff() if cfg.lora.enabled else PolicyAtStart()
+
+
+class DPOSetup:
+    """Builds the reference once the policy is loaded and, for precomputed, fills every pair's values."""
+
+    def __init__(self, cfg: Config, algorithm: PreferenceOptimisation):
+        self.cfg, self.algorithm, self.info = cfg, algorithm, {}
+
+    def __call__(self, model, tokenizer, train, held, acc, log) -> None:
+        mode = self.cfg.reference_mode
+        if mode == "none":
+            return
+        strategy = reference_strategy(self.cfg, model)
+        extra = parameter_counts(strategy.model)[1] if isinstance(strategy, FrozenCopy) else 0
+        if isinstance(strategy, FrozenCopy):
+            strategy.model.to(acc.device)
+        self.info = {"mode": mode, "strategy": type(strategy).__name__, "extra_model_params": extra}
+        if mode == "precomputed":
+            self._precompute(strategy, model, tokenizer, {"train": train, "eval": held or []}, acc)
+            if isinstance(strategy, NamedAdapter):
+                model.delete_adapter(strategy.adapter)  # not needed any more: training reads the cached values
+        else:
+            self.algorithm.reference = strategy
+        if acc.is_main_process:
+            log.log(0, "reference", self.info)
+            console.print("reference: " + ", ".join(f"{k}={v}" for k, v in self.info.items()))
+
+    def _precompute(self, strategy, model, tokenizer, splits: dict, acc) -> None:
+        cfg = self.cfg
+        model.to(acc.device)
+        cache = ReferenceCache(cfg.ref.cache_dir or alignlab_home() / "ref-cache")
+        settings = {"max_length": cfg.data.max_length, "max_prompt_length": cfg.data.max_prompt_length,
+                    "template": load_template(cfg.data.chat_template, tokenizer),
+                    "dtype": str(next(model.parameters()).dtype), "mixed_precision": cfg.train.mixed_precision}
+        collate = preference_collate(tokenizer.pad_token_id)
+        for split, examples in splits.items():
+            if not examples:
+                continue
+            key = cache_key(strategy, model, tokenizer, examples, settings)
+            compute = lambda ex=examples, s=split: compute_reference(  # noqa: E731
+                strategy, model, ex, collate, cfg.ref.batch_size or 2 * cfg.train.batch_size, acc,
+                cfg.loss.chunk_tokens, f"reference log-probs · {s}", cfg.logging.progress)
+            chosen, rejected, info = cached_reference(cache, key, compute, len(examples), acc,
+                                                      {"dataset": cfg.data.dataset, "split": split})
+            attach(examples, chosen, rejected)
+            self.info |= {f"{split}_cache": "hit" if info["hit"] else "miss",
+                          f"{split}_seconds": round(info["seconds"], 3), f"{split}_cache_file": info["path"]}
+
+
+def run_dpo(cfg: Config, command: str = "", resume: Path | None = None) -> dict:
+    algorithm = PreferenceOptimisation(cfg.loss, cfg.beta)
+    setup = DPOSetup(cfg, algorithm)
+    method = OfflineMethod(algorithm, prepare_dpo_data, _describe, before_training=setup)
+    result = run_offline(cfg, method, command, resume)
+    return result | {"reference": setup.info, "reference_passes": algorithm.reference_passes}
