@@ -74,3 +74,38 @@ def test_pair_collate_stacks_chosen_then_rejected():
     assert batch["attention_mask"].sum().item() == 7
     assert RewardModelTraining().weight(batch) == 2
     assert torch.equal(batch["score_gap"], torch.tensor([0.5, 0.0]))
+
+
+class _Chars(_CharTokenizer):
+    eos_token_id = 1
+    chat_template = None
+
+
+def test_policy_examples_mask_replies_and_truncate_prompt_left_reply_right():
+    from alignlab.data.preference import Pair, policy_examples
+
+    pairs = [Pair("abcdef", "XY", "abcdef", "Z"),       # prompt cut to its last 3 tokens
+             Pair("ab", "LONGREPLY", "ab", "S"),        # chosen reply cut at max_length
+             Pair("abcdef", "", "abcdef", "Q"),          # an empty reply is still EOS: kept
+             Pair("p", "same", "p", "same")]             # identical sides: dropped
+    examples, stats = policy_examples(pairs, _Chars(), DataConfig(max_length=9, max_prompt_length=3))
+    first = examples[0]
+    assert first["chosen_ids"] == [ord(c) for c in "def"] + [ord("X"), ord("Y"), 1]
+    assert first["chosen_mask"] == [0, 0, 0, 1, 1, 1]
+    assert first["rejected_mask"] == [0, 0, 0, 1, 1]
+    assert examples[1]["chosen_ids"] == [ord(c) for c in "abLONGREP"] and sum(examples[1]["chosen_mask"]) == 7
+    assert stats.as_dict() | {"response_tokens": 0} == {"pairs": 4, "prompt_truncated": 4, "response_truncated": 1,
+                                                       "dropped_no_response": 0, "dropped_identical": 1, "kept": 3,
+                                                       "response_tokens": 0}
+
+
+def test_preference_collate_pads_both_sides_and_carries_reference_logps():
+    from alignlab.data.batching import preference_collate
+
+    ex = [{"chosen_ids": [5, 6, 7], "chosen_mask": [0, 1, 1], "rejected_ids": [5, 8], "rejected_mask": [0, 1],
+           "ref_chosen": -1.5, "ref_rejected": -2.5}]
+    right, left = preference_collate(0)(ex), preference_collate(0, "left")(ex)
+    assert right["input_ids"].tolist() == [[5, 6, 7], [5, 8, 0]] and left["input_ids"].tolist() == [[5, 6, 7], [0, 5, 8]]
+    assert right["loss_mask"].tolist() == [[0, 1, 1], [0, 1, 0]] and left["loss_mask"].tolist() == [[0, 1, 1], [0, 0, 1]]
+    assert left["attention_mask"].tolist() == [[1, 1, 1], [0, 1, 1]]
+    assert right["ref_logps"].tolist() == [-1.5, -2.5]

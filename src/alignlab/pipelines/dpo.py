@@ -27,7 +27,7 @@ from alignlab.data.preference import policy_examples, read_pairs
 from alignlab.data.sft import load_template
 from alignlab.data.sources import DataError, load_splits
 from alignlab.models.builtin import alignlab_home
-from alignlab.models.loading import adapter_base, load_model
+from alignlab.models.loading import adapter_base, disable_dropout, load_model
 from alignlab.models.lora import parameter_counts
 from alignlab.pipelines.builtin_data import resolve_data
 from alignlab.pipelines.common import resolve_model
@@ -130,6 +130,7 @@ class DPOSetup:
 def run_dpo(cfg: Config, command: str = "", resume: Path | None = None) -> dict:
     algorithm = PreferenceOptimisation(cfg.loss, cfg.beta)
     setup = DPOSetup(cfg, algorithm)
-    method = OfflineMethod(algorithm, prepare_dpo_data, _describe, before_training=setup)
+    method = OfflineMethod(algorithm, prepare_dpo_data, _describe, before_training=setup,
+                           prepare_model=lambda model, tok: disable_dropout(model) if cfg.loss.disable_dropout else model)
     result = run_offline(cfg, method, command, resume)
     return result | {"reference": setup.info, "reference_passes": algorithm.reference_passes}
