@@ -8,11 +8,11 @@ import math
 import pytest
 import torch
 from safetensors.torch import load_file
+from tests.conftest import MICRO, run_cli
 from typer.testing import CliRunner
 
 from alignlab.cli.main import app
 from alignlab.losses.preference import PREFERENCE_LOSSES
-from tests.conftest import MICRO, run_cli
 
 DPO_FAST = ["-c", "dpo/reviews-tiny", f"model.name_or_path={MICRO}", "data.dataset=builtin:reviews-prefs",
             "data.max_train_samples=48", "data.max_eval_samples=16", "data.max_length=64", "train.batch_size=8",

@@ -56,3 +56,31 @@ def test_every_preset_validates():
 def test_every_field_is_documented():
     undocumented = [key for key, _, doc in explain_config() if not doc]
     assert undocumented == []
+
+
+def test_extends_merges_a_preset_over_its_parent(tmp_path):
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: dpo/reviews-tiny\nname: mine\nloss:\n  name: ipo\n")
+    cfg = load_config(child, ["beta.value=0.3"])
+    assert (cfg.name, cfg.loss.name, cfg.beta.value) == ("mine", "ipo", 0.3)
+    assert cfg.data.dataset == "builtin:reviews-pairs"  # inherited
+    loop = tmp_path / "loop.yaml"
+    loop.write_text(f"extends: {loop}\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(loop)
+
+
+def test_study_a_anneal_presets():
+    ipo = load_config("dpo/reviews-tiny-ipo-anneal")
+    assert (ipo.loss.name, ipo.loss.length_normalize, ipo.beta.schedule, ipo.beta.start, ipo.beta.end) == (
+        "ipo", False, "linear", 1.0, 0.01)
+    dpo = load_config("dpo/reviews-tiny-dpo-anneal")
+    assert (dpo.loss.name, dpo.beta.start, dpo.beta.end) == ("sigmoid", 0.0, 1.0)
+    with pytest.raises(ConfigError, match="IPO"):
+        load_config("dpo/reviews-tiny-dpo-anneal", ["loss.name=ipo"])
+
+
+def test_reference_mode_resolution():
+    assert load_config("dpo/reviews-tiny").reference_mode == "copy"
+    assert load_config("dpo/reviews-tiny", ["lora.r=8"]).reference_mode == "adapter"
+    assert load_config("dpo/reviews-tiny", ["loss.name=orpo"]).reference_mode == "none"

@@ -15,7 +15,13 @@ from alignlab.algorithms.reference import AdapterOff, FrozenCopy, NamedAdapter, 
 from alignlab.config.schema import BetaConfig, LossConfig
 from alignlab.data.batching import preference_collate
 from alignlab.data.tokenizer import train_bpe
-from alignlab.training.reference_cache import ReferenceCache, attach, cache_key, cached_reference, compute_reference
+from alignlab.training.reference_cache import (
+    ReferenceCache,
+    attach,
+    cache_key,
+    cached_reference,
+    compute_reference,
+)
 
 PAIRS = [
     {"chosen_ids": [5, 6, 7, 8, 9], "chosen_mask": [0, 0, 1, 1, 1],

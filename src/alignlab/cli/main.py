@@ -150,10 +150,11 @@ def generate_cmd(model: str = typer.Option("builtin:reviews-tiny", "--model", "-
                  n_prompts: int = typer.Option(8, "--n-prompts", help="Built-in test prompts when none are given."),
                  chat: bool = typer.Option(False, "--chat", help="Wrap prompts with the tokenizer's chat template."),
                  out: Path = typer.Option(None, "--out", help="Write records to this JSONL file."),
+                 quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary line."),
                  config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG):
-    """Sample completions from any model (left-padded batches); prints each with its VADER score."""
+    """Sample completions from any model (left-padded batches); prints each with its VADER score and the mean."""
     from alignlab.config import load_config
-    from alignlab.pipelines.generate import builtin_prompts, sample, write_jsonl
+    from alignlab.pipelines.generate import builtin_prompts, mean_and_stderr, sample, write_jsonl
 
     cfg = load_config(config, [f"model.name_or_path={model}", *(overrides or [])])
     prompts = list(prompt or [])
@@ -161,9 +162,12 @@ def generate_cmd(model: str = typer.Option("builtin:reviews-tiny", "--model", "-
         prompts += [ln for ln in prompts_file.read_text().splitlines() if ln.strip()]
     prompts = prompts or builtin_prompts("test", n_prompts, cfg.seed)
     records = sample(cfg.model, prompts, cfg.generation, cfg.seed, chat=chat, progress=cfg.logging.progress)
-    for r in records:
+    for r in records if not quiet else []:
         console.print(f"[dim]{r['prompt']}[/dim][bold]{r['completion']}[/bold]  [cyan](vader {r['vader']:+.2f})[/cyan]",
                       highlight=False)
+    mean, stderr = mean_and_stderr([r["vader"] for r in records])
+    console.print(f"gold reward (VADER) of {len(records)} completions from {len(prompts)} prompts: "
+                  f"mean {mean:+.4f} ± {stderr:.4f} (standard error)")
     if out:
         write_jsonl(records, out)
         console.print(f"wrote {len(records)} records to {out}")

@@ -55,12 +55,23 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
+def read_preset(path: str | Path, seen: tuple[str, ...] = ()) -> dict:
+    """A YAML config; `extends: OTHER` (a file or packaged preset) is read first and this file merged over it."""
+    data = read_yaml(resolve_preset(path))
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if str(parent) in seen or str(parent) == str(path):
+        raise ConfigError(f"config '{path}': `extends` forms a cycle through '{parent}'")
+    return _deep_merge(read_preset(parent, (*seen, str(path))), data)
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
                 base: dict | None = None) -> Config:
     """Resolve a config from an optional YAML file, an optional base mapping and CLI overrides."""
     tree: dict = dict(base or {})
     if path is not None:
-        tree = _deep_merge(tree, read_yaml(resolve_preset(path)))
+        tree = _deep_merge(tree, read_preset(path))
     for item in overrides or []:
         apply_override(tree, *parse_override(item))
     try:

@@ -414,6 +414,10 @@ class Config(Section):
         if self.ref.mode == "adapter" and not self.lora.enabled:
             raise ValueError("ref.mode=adapter needs LoRA (lora.r > 0): the reference is the policy with its "
                              "adapters off; use ref.mode=copy or precomputed for full fine-tuning")
+        betas = [self.beta.value] if self.beta.schedule == "constant" else [self.beta.start, self.beta.end]
+        if self.loss.name == "ipo" and min(betas) <= 0:
+            raise ValueError("beta: IPO's target 1/(2*beta) needs beta > 0 at every step (beta.value, or "
+                             "beta.start and beta.end of a schedule)")
         if self.ref.adapter and not self.lora.enabled:
             raise ValueError("ref.adapter needs LoRA (lora.r > 0) on the policy")
         return self

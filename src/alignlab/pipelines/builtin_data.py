@@ -51,9 +51,17 @@ def ensure_dataset(name: str) -> Path:
         staging = dest.with_name(f".{dest.name}.build")
         shutil.rmtree(staging, ignore_errors=True)
         console.print(f"building {name} (first use; cached in {dest})")
-        # `pairs` batches generation in one process: build it outside any distributed launch.
-        env = {k: v for k, v in os.environ.items() if k not in DISTRIBUTED_ENV}
-        subprocess.run([sys.executable, "-m", "alignlab", "pairs", "-c", BUILTIN_PAIR_DATASETS[name],
-                        f"run_dir={staging}", "logging.report_to=[]"], check=True, env=env)
+        overrides = [f"run_dir={staging}", "logging.report_to=[]"]
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            # `pairs` batches generation in one process: build it outside the distributed launch.
+            env = {k: v for k, v in os.environ.items() if k not in DISTRIBUTED_ENV}
+            subprocess.run([sys.executable, "-m", "alignlab", "pairs", "-c", BUILTIN_PAIR_DATASETS[name], *overrides],
+                           check=True, env=env)
+        else:
+            from alignlab.pipelines.pairs import run_pairs
+
+            report = run_pairs(load_config(BUILTIN_PAIR_DATASETS[name], overrides), command=f"build {name}")["report"]
+            console.print(f"{name} ready: " + ", ".join(f"{split} {s['pairs']} pairs"
+                                                         for split, s in report["splits"].items()))
         os.replace(staging, dest)
     return dest

@@ -9,7 +9,7 @@ from alignlab.config.schema import GenerationConfig, ModelConfig
 from alignlab.data.reviews.corpus import CorpusSpec, prompts_for_split
 from alignlab.data.reviews.gold import vader_compound
 from alignlab.generation.sample import generate
-from alignlab.models.loading import load_model, load_tokenizer, model_source
+from alignlab.models.loading import load_model, load_tokenizer
 from alignlab.pipelines.common import resolve_model
 
 
@@ -19,7 +19,7 @@ def builtin_prompts(split: str, n: int, seed: int = 0) -> list[str]:
 
 def load_for_sampling(model_cfg: ModelConfig):
     """(model on its device, tokenizer) from a Hub id, folder, adapter, run directory or builtin:NAME."""
-    mcfg = resolve_model(model_cfg.model_copy(update={"name_or_path": model_source(model_cfg.name_or_path)}))
+    mcfg = resolve_model(model_cfg)
     tokenizer, model = load_tokenizer(mcfg), load_model(mcfg)
     device = "cuda" if mcfg.device in ("auto", "cuda") and _cuda() else "cpu"
     return model.to(device).eval(), tokenizer
@@ -45,3 +45,10 @@ def _cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
+
+
+def mean_and_stderr(values: list[float]) -> tuple[float, float]:
+    n = len(values)
+    mean = sum(values) / max(n, 1)
+    var = sum((v - mean) ** 2 for v in values) / max(n - 1, 1)
+    return mean, (var / max(n, 1)) ** 0.5
