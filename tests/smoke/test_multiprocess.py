@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
 from tests.conftest import FAST
 
 
@@ -25,3 +26,26 @@ def test_accelerate_launch_two_cpu_processes(alignlab_home, tmp_path):
               if json.loads(x)["split"] == "train"]
     assert losses and all(math.isfinite(v) for v in losses)
     assert (run_dir / "final" / "model.safetensors").exists()
+
+
+def test_two_processes_split_the_reference_precompute(alignlab_home, tmp_path):
+    """Each process computes half of the reference log-probs; gathered, they equal a one-process pass."""
+    from safetensors.torch import load_file
+    from tests.conftest import run_cli
+    from tests.smoke.test_cli_dpo import DPO_FAST
+
+    args = [*DPO_FAST, "ref.mode=precomputed", "train.max_steps=2"]
+    run_cli("train", "dpo", *args, f"ref.cache_dir={tmp_path}/one", f"run_dir={tmp_path}/single")
+    launcher = Path(sys.executable).parent / "accelerate"
+    cmd = [str(launcher), "launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "-m", "alignlab", "train", "dpo", *args, f"ref.cache_dir={tmp_path}/two",
+           f"run_dir={tmp_path}/ddp"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ | {"MASTER_PORT": "29533"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    one, two = sorted((tmp_path / "one").glob("*.safetensors")), sorted((tmp_path / "two").glob("*.safetensors"))
+    assert [p.name for p in one] == [p.name for p in two] and len(one) == 2  # same keys: train and eval
+    for a, b in zip(one, two, strict=True):
+        va, vb = load_file(a), load_file(b)
+        for k in ("chosen", "rejected"):
+            assert torch.allclose(va[k], vb[k], atol=1e-4)
+    assert (tmp_path / "ddp" / "final" / "model.safetensors").exists()
