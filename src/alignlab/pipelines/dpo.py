@@ -11,6 +11,7 @@ The reference strategy (`ref.mode`, resolved by `Config.reference_mode`):
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from alignlab.algorithms.dpo import PreferenceOptimisation
@@ -117,9 +118,9 @@ class DPOSetup:
             if not examples:
                 continue
             key = cache_key(strategy, model, tokenizer, examples, settings)
-            compute = lambda ex=examples, s=split: compute_reference(  # noqa: E731
-                strategy, model, ex, collate, cfg.ref.batch_size or 2 * cfg.train.batch_size, acc,
-                cfg.loss.chunk_tokens, f"reference log-probs · {s}", cfg.logging.progress)
+            compute = partial(compute_reference, strategy, model, examples, collate,
+                              cfg.ref.batch_size or 2 * cfg.train.batch_size, acc, cfg.loss.chunk_tokens,
+                              f"reference log-probs · {split}", cfg.logging.progress)
             chosen, rejected, info = cached_reference(cache, key, compute, len(examples), acc,
                                                       {"dataset": cfg.data.dataset, "split": split})
             attach(examples, chosen, rejected)
