@@ -19,10 +19,13 @@ LOGIT_POSTPROCESSING = ("final_logit_softcapping", "logit_scale", "output_multip
 SHARDED_WRAPPERS = ("FullyShardedDataParallel", "DeepSpeedEngine")
 
 
-def sequence_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, loss_mask: torch.Tensor,
-                   chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
-    """(Σ log p of masked tokens [N] fp32, masked token count [N]); loss_mask[:, t] = 1 marks token t."""
-    # input_ids, attention_mask, loss_mask: [N, T]; token t is predicted at position t − 1
+def token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, loss_mask: torch.Tensor,
+                chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token log-probs [N, T-1] (0 outside the mask) and the mask itself [N, T-1] (bool).
+
+    Column t holds log p(token t+1 | tokens ≤ t); loss_mask[:, t] = 1 marks token t as counted.
+    """
+    # input_ids, attention_mask, loss_mask: [N, T]
     position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # [N, T]
     select = loss_mask[:, 1:].bool() & attention_mask[:, 1:].bool()  # [N, T-1]
     targets = input_ids[:, 1:][select]  # [M]
@@ -36,9 +39,15 @@ def sequence_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
     else:
         logits = model(**inputs).logits[:, :-1][select]  # [M, V]
         logps = logits_token_logps(logits, targets, chunk)  # [M]
-    rows = select.nonzero()[:, 0]  # [M] row of each selected token
-    sums = torch.zeros(input_ids.shape[0], dtype=torch.float32, device=logps.device).index_add(0, rows, logps)
-    return sums, select.sum(-1)
+    out = torch.zeros(select.shape, dtype=torch.float32, device=logps.device)  # [N, T-1]
+    return out.masked_scatter(select, logps), select
+
+
+def sequence_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, loss_mask: torch.Tensor,
+                   chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Σ log p of masked tokens [N] fp32, masked token count [N]); loss_mask[:, t] = 1 marks token t."""
+    per_token, select = token_logps(model, input_ids, attention_mask, loss_mask, chunk)  # [N, T-1]
+    return per_token.sum(-1), select.sum(-1)
 
 
 def unwrap(model):

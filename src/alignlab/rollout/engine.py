@@ -1,0 +1,95 @@
+"""The rollout engine of online RL: k sampled replies per prompt, as tensors the loop can train on.
+
+`RolloutEngine` is the interface the algorithms see; `HFRolloutEngine` implements it with transformers
+`generate` (KV cache, left padding, the `generation` config, EOS stops). Another engine (e.g. vLLM on GPUs) only
+has to return the same `Rollout`. Sampling must stay on: greedy rollouts make the k samples of a prompt identical
+and every group-relative advantage zero (a bug of study B's code), so the engine refuses `do_sample=false`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+from alignlab.algorithms.logprobs import token_logps
+from alignlab.algorithms.reference import frozen_eval
+from alignlab.config.schema import GenerationConfig
+from alignlab.generation.sample import format_prompts, hf_generation_config
+
+
+@dataclass
+class Rollout:
+    """N = P·k samples, the k samples of prompt p in rows p·k … p·k+k−1."""
+
+    prompts: list[str]
+    """The P prompts (as given, before any chat template)."""
+    input_ids: torch.Tensor
+    """[N, T] left-padded prompt, then the reply, then right padding."""
+    attention_mask: torch.Tensor
+    """[N, T] 1 on prompt and reply tokens (the EOS that ended a reply included)."""
+    response_mask: torch.Tensor
+    """[N, T] 1 on reply tokens only."""
+    logps: torch.Tensor
+    """[N, T-1] behaviour log-probs of the policy that sampled (column t: token t+1), 0 outside replies."""
+    texts: list[str]
+    """[N] decoded replies, special tokens removed."""
+    k: int
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        return self.response_mask.sum(-1)  # [N]
+
+
+class RolloutEngine(Protocol):
+    def generate(self, prompts: list[str], k: int, seed: int) -> Rollout: ...
+
+
+class HFRolloutEngine:
+    def __init__(self, model, tokenizer, cfg: GenerationConfig, chat: bool = False, chunk_tokens: int = 1024):
+        if not cfg.do_sample:
+            raise ValueError("generation.do_sample=false: RL rollouts must sample, or the k samples of a prompt "
+                             "are identical and group advantages are all 0")
+        self.model, self.tok, self.cfg, self.chat, self.chunk = model, tokenizer, cfg, chat, chunk_tokens
+
+    @torch.no_grad()
+    def generate(self, prompts: list[str], k: int, seed: int) -> Rollout:
+        torch.manual_seed(seed)
+        device = next(self.model.parameters()).device
+        gen = hf_generation_config(self.cfg.model_copy(update={"num_return_sequences": k}), self.tok)
+        side, self.tok.padding_side = self.tok.padding_side, "left"
+        try:
+            enc = self.tok(format_prompts(prompts, self.tok, self.chat), return_tensors="pt", padding=True,
+                           add_special_tokens=False)
+        finally:
+            self.tok.padding_side = side
+        width = enc["input_ids"].shape[1]
+        replies = []
+        with frozen_eval(self.model):
+            for s in range(0, len(prompts), self.cfg.batch_size):
+                ids = enc["input_ids"][s:s + self.cfg.batch_size].to(device)
+                mask = enc["attention_mask"][s:s + self.cfg.batch_size].to(device)
+                replies += list(self.model.generate(input_ids=ids, attention_mask=mask, generation_config=gen)[:, width:])
+        return self._assemble(prompts, enc["input_ids"].to(device), enc["attention_mask"].to(device), replies, k)
+
+    def _assemble(self, prompts, prompt_ids, prompt_mask, replies: list[torch.Tensor], k: int) -> Rollout:
+        # prompt_ids, prompt_mask: [P, W] left-padded; replies: N = P·k tensors of generated ids
+        reply = torch.nn.utils.rnn.pad_sequence(replies, batch_first=True, padding_value=self.tok.pad_token_id)
+        keep = _until_first_stop(reply, self.tok.eos_token_id)  # [N, R]
+        reply = torch.where(keep, reply, torch.full_like(reply, self.tok.pad_token_id))
+        ids, pmask = prompt_ids.repeat_interleave(k, 0), prompt_mask.repeat_interleave(k, 0)  # [N, W]
+        input_ids = torch.cat([ids, reply], 1)  # [N, T]
+        response_mask = torch.cat([torch.zeros_like(pmask), keep.long()], 1)
+        attention_mask = torch.cat([pmask, keep.long()], 1)
+        with frozen_eval(self.model):
+            logps, _ = token_logps(self.model, input_ids, attention_mask, response_mask, self.chunk)
+        texts = self.tok.batch_decode(reply, skip_special_tokens=True)
+        return Rollout(list(prompts), input_ids, attention_mask, response_mask, logps, texts, k)
+
+
+def _until_first_stop(reply: torch.Tensor, eos_id: int) -> torch.Tensor:
+    """[N, R] bool: reply tokens up to and including the first EOS (everything after it is padding)."""
+    is_eos = reply == eos_id
+    before = is_eos.long().cumsum(-1) - is_eos.long()  # EOS tokens strictly before each position
+    return before == 0
