@@ -21,6 +21,7 @@ from alignlab.training.reference_cache import (
     cache_key,
     cached_reference,
     compute_reference,
+    reference_identity,
 )
 
 PAIRS = [
@@ -108,7 +109,7 @@ def test_cache_hit_on_second_run_and_miss_after_changes(tmp_path, tokenizer):
     calls = []
 
     def run(model, examples, strategy=PolicyAtStart()):
-        key = cache_key(strategy, model, tokenizer, examples, settings)
+        key = cache_key(reference_identity(strategy, model, tokenizer, settings), examples)
 
         def compute():
             calls.append(key)

@@ -77,15 +77,8 @@ def preference_collate(pad_id: int, padding_side: str = "right"):
 def pad_collate(pad_id: int, padding_side: str = "right"):
     """Collate {"input_ids", "labels"} lists into padded tensors plus an attention mask."""
     def collate(examples: list[dict]) -> dict[str, torch.Tensor]:
-        width = max(len(e["input_ids"]) for e in examples)
-        ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-        labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
-        attn = torch.zeros((len(examples), width), dtype=torch.long)
-        for row, e in enumerate(examples):
-            n = len(e["input_ids"])
-            sl = slice(width - n, width) if padding_side == "left" else slice(0, n)
-            ids[row, sl] = torch.tensor(e["input_ids"])
-            labels[row, sl] = torch.tensor(e["labels"])
-            attn[row, sl] = 1
-        return {"input_ids": ids, "labels": labels, "attention_mask": attn}
+        ids = [e["input_ids"] for e in examples]
+        return {"input_ids": pad_side(ids, pad_id, padding_side),
+                "labels": pad_side([e["labels"] for e in examples], IGNORE, padding_side),
+                "attention_mask": pad_side([[1] * len(s) for s in ids], 0, padding_side)}
     return collate

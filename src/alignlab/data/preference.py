@@ -14,7 +14,14 @@ import random
 from dataclasses import asdict, dataclass
 
 from alignlab.config.schema import DataConfig, RMConfig
-from alignlab.data.sft import detect_format, encode_messages, load_template, message_list, string_field
+from alignlab.data.sft import (
+    detect_format,
+    encode_messages,
+    encode_prompt_response,
+    load_template,
+    message_list,
+    string_field,
+)
 from alignlab.data.sources import ROW_INDEX, DataError
 
 SCORE_FIELDS = (("chosen_score", "rejected_score"), ("score_chosen", "score_rejected"))
@@ -105,6 +112,15 @@ def labelled_pairs(rows, data: DataConfig, rm: RMConfig, seed: int) -> list[Pair
     return [Pair(*pos[k // len(neg)], *neg[k % len(neg)]) for k in picks]
 
 
+def _with_reply(prompt: str | list[dict], reply: str, tokenizer, template: str | None) -> list[dict]:
+    """The prompt (a string becomes a user turn) followed by the reply as the assistant turn."""
+    if template is None and not tokenizer.chat_template:
+        raise DataError("chat-formatted preference data needs a chat template: the tokenizer has none, "
+                        "so set data.chat_template to a Jinja file")
+    msgs = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+    return msgs + [{"role": "assistant", "content": reply}]
+
+
 def render_for_reward(prompt: str | list[dict], reply: str, tokenizer, template: str | None,
                       chat: bool = False) -> tuple[str, bool]:
     """The text a reward model reads, and whether special tokens still need adding.
@@ -113,12 +129,8 @@ def render_for_reward(prompt: str | list[dict], reply: str, tokenizer, template:
     (None: the tokenizer's), which holds its own special tokens; plain prompts are joined with the reply.
     """
     if isinstance(prompt, list) or chat or template is not None:
-        if template is None and not tokenizer.chat_template:
-            raise DataError("chat-formatted preference data needs a chat template: the tokenizer has none, "
-                            "so set data.chat_template to a Jinja file")
-        msgs = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
-        text = tokenizer.apply_chat_template(msgs + [{"role": "assistant", "content": reply}],
-                                             chat_template=template, tokenize=False)
+        text = tokenizer.apply_chat_template(_with_reply(prompt, reply, tokenizer, template), chat_template=template,
+                                             tokenize=False)
         return text, False
     return prompt + reply, True
 
@@ -160,7 +172,6 @@ def reward_examples(pairs: list[Pair], tokenizer, data: DataConfig) -> tuple[lis
     return examples, stats
 
 
-
 @dataclass
 class PolicyPairStats:
     pairs: int = 0
@@ -177,18 +188,12 @@ class PolicyPairStats:
 
 def encode_reply(prompt: str | list[dict], reply: str, tokenizer, template: str | None, row: int
                  ) -> tuple[list[int], list[bool]]:
-    """(token ids, reply mask) of prompt + reply, as SFT renders them: plain prompts are concatenated with the
-    reply and EOS; message prompts (or any prompt when a template is set) go through the chat template."""
-    if isinstance(prompt, list) or template is not None:
-        if template is None and not tokenizer.chat_template:
-            raise DataError("chat-formatted preference data needs a chat template: the tokenizer has none, "
-                            "so set data.chat_template to a Jinja file")
-        msgs = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
-        return encode_messages(msgs + [{"role": "assistant", "content": reply}], tokenizer, template, True, row,
+    """(token ids, reply mask) of prompt + reply, rendered as SFT renders them; for message prompts only the
+    final (assistant) turn is the reply."""
+    if isinstance(prompt, list):
+        return encode_messages(_with_reply(prompt, reply, tokenizer, template), tokenizer, template, True, row,
                                last_turn_only=True)
-    p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    r = tokenizer(reply, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    return p + r, [False] * len(p) + [True] * len(r)
+    return encode_prompt_response(prompt, reply, tokenizer, template, True, row)
 
 
 def _fit(ids: list[int], mask: list[bool], data: DataConfig, stats: PolicyPairStats) -> tuple[list[int], list[bool]]:

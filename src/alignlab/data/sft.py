@@ -80,12 +80,18 @@ def _encode(fmt, row, i, tokenizer, cfg, template) -> tuple[list[int], list[bool
     if fmt == "messages":
         return encode_messages(message_list(row, cfg.messages_field, i), tokenizer, template, cfg.completion_only, i)
     prompt, response = string_field(row, cfg.prompt_field, i), string_field(row, cfg.response_field, i)
+    return encode_prompt_response(prompt, response, tokenizer, template, cfg.completion_only, i)
+
+
+def encode_prompt_response(prompt: str, response: str, tokenizer, template, completion_only: bool, row_index: int
+                           ) -> tuple[list[int], list[bool]]:
+    """One (prompt, response) turn: through the chat template when one is set, else prompt + response + EOS."""
     if template is not None:
         msgs = [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
-        return encode_messages(msgs, tokenizer, template, cfg.completion_only, i)
+        return encode_messages(msgs, tokenizer, template, completion_only, row_index)
     p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     r = tokenizer(response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    return p + r, [not cfg.completion_only] * len(p) + [True] * len(r)
+    return p + r, [not completion_only] * len(p) + [True] * len(r)
 
 
 def encode_messages(messages, tokenizer, template, completion_only, row_index, last_turn_only: bool = False

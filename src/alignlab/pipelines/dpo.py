@@ -40,6 +40,7 @@ from alignlab.training.reference_cache import (
     cache_key,
     cached_reference,
     compute_reference,
+    reference_identity,
 )
 
 
@@ -59,19 +60,15 @@ def _describe(s: dict) -> str:
             "as identical)")
 
 
-def reference_adapter(cfg: Config) -> str | None:
-    """The adapter folder that defines the reference: ref.adapter, or the adapter the policy starts from."""
-    if cfg.ref.adapter:
-        return cfg.ref.adapter
-    source = resolve_model(cfg.model).name_or_path
-    return source if cfg.lora.enabled and adapter_base(source) else None
-
-
 def reference_strategy(cfg: Config, model):
-    """The strategy that produces reference log-probs (for precomputed: the one run before training)."""
-    mode, adapter = cfg.reference_mode, reference_adapter(cfg)
-    if mode == "copy":
-        source = resolve_model(cfg.model)
+    """The strategy that produces reference log-probs (for precomputed: the one run before training).
+
+    The reference adapter is `ref.adapter`, or the adapter folder the policy itself starts from (study D).
+    """
+    source = resolve_model(cfg.model)
+    starts_from_adapter = cfg.lora.enabled and adapter_base(source.name_or_path)
+    adapter = cfg.ref.adapter or (source.name_or_path if starts_from_adapter else None)
+    if cfg.reference_mode == "copy":
         if adapter:
             source = source.model_copy(update={"name_or_path": adapter})
         return FrozenCopy(load_model(source))
@@ -91,9 +88,9 @@ class DPOSetup:
         mode = self.cfg.reference_mode
         if mode == "none":
             return
-        strategy = reference_strategy(self.cfg, model)
-        extra = parameter_counts(strategy.model)[1] if isinstance(strategy, FrozenCopy) else 0
+        strategy, extra = reference_strategy(self.cfg, model), 0
         if isinstance(strategy, FrozenCopy):
+            extra = parameter_counts(strategy.model)[1]
             strategy.model.to(acc.device)
         self.info = {"mode": mode, "strategy": type(strategy).__name__, "extra_model_params": extra}
         if mode == "precomputed":
@@ -113,11 +110,12 @@ class DPOSetup:
         settings = {"max_length": cfg.data.max_length, "max_prompt_length": cfg.data.max_prompt_length,
                     "template": load_template(cfg.data.chat_template, tokenizer),
                     "dtype": str(next(model.parameters()).dtype), "mixed_precision": cfg.train.mixed_precision}
+        identity = reference_identity(strategy, model, tokenizer, settings)
         collate = preference_collate(tokenizer.pad_token_id)
         for split, examples in splits.items():
             if not examples:
                 continue
-            key = cache_key(strategy, model, tokenizer, examples, settings)
+            key = cache_key(identity, examples)
             compute = partial(compute_reference, strategy, model, examples, collate,
                               cfg.ref.batch_size or 2 * cfg.train.batch_size, acc, cfg.loss.chunk_tokens,
                               f"reference log-probs · {split}", cfg.logging.progress)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 from alignlab.config.schema import GenerationConfig, ModelConfig
@@ -48,7 +49,7 @@ def _cuda() -> bool:
 
 
 def mean_and_stderr(values: list[float]) -> tuple[float, float]:
-    n = len(values)
-    mean = sum(values) / max(n, 1)
-    var = sum((v - mean) ** 2 for v in values) / max(n - 1, 1)
-    return mean, (var / max(n, 1)) ** 0.5
+    """Mean and its standard error (sample standard deviation / sqrt(n)); 0 error for fewer than 2 values."""
+    if len(values) < 2:
+        return (values[0] if values else 0.0), 0.0
+    return statistics.fmean(values), statistics.stdev(values) / len(values) ** 0.5

@@ -30,10 +30,16 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def cache_key(strategy, model, tokenizer, examples: list[dict], settings: dict) -> str:
-    """The fingerprint of (reference weights, tokenizer, pairs content, settings such as lengths and template)."""
-    parts = {"reference": weights_fingerprint(strategy.tensors(model)), "tokenizer": tokenizer_fingerprint(tokenizer),
-             "pairs": fingerprint([{k: e[k] for k in PAIR_FIELDS} for e in examples]), **settings}
+def reference_identity(strategy, model, tokenizer, settings: dict) -> dict:
+    """Everything but the pairs that the values depend on: reference weights, tokenizer and settings such as
+    lengths and template. Hashing the weights reads them all, so a run computes this once for all its splits."""
+    return {"reference": weights_fingerprint(strategy.tensors(model)), "tokenizer": tokenizer_fingerprint(tokenizer),
+            **settings}
+
+
+def cache_key(identity: dict, examples: list[dict]) -> str:
+    """The fingerprint of (reference identity, content of the tokenised pairs)."""
+    parts = identity | {"pairs": fingerprint([{k: e[k] for k in PAIR_FIELDS} for e in examples])}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
