@@ -69,3 +69,18 @@ def whiten(advantages: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> t
     mean = (advantages * m).sum() / n
     var = (((advantages - mean) * m) ** 2).sum() / n
     return (advantages - mean) * torch.rsqrt(var + eps) * m
+
+
+class MovingBaseline:
+    """The reinforce estimator's baseline b: the first batch's mean return, then b ← d·b + (1−d)·mean return
+    after each iteration (`advantage.baseline_decay` = d). Its value is part of a checkpoint."""
+
+    def __init__(self, decay: float):
+        self.decay, self.value = decay, None
+
+    def current(self, returns: torch.Tensor) -> float:
+        return float(returns.mean()) if self.value is None else self.value
+
+    def update(self, returns: torch.Tensor) -> None:
+        mean = float(returns.mean())
+        self.value = mean if self.value is None else self.decay * self.value + (1 - self.decay) * mean

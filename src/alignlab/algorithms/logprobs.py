@@ -10,13 +10,61 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 
-from alignlab.losses.logprobs import hidden_token_logps, logits_token_logps
+from alignlab.losses.logprobs import hidden_token_logps, logits_token_logps, token_logps_and_entropy
 
 LOGIT_POSTPROCESSING = ("final_logit_softcapping", "logit_scale", "output_multiplier_scale", "logits_scaling")
 SHARDED_WRAPPERS = ("FullyShardedDataParallel", "DeepSpeedEngine")
+
+
+@dataclass
+class TokenStats:
+    """Per-token outputs at the selected positions, as [N, T-1] tensors (0 elsewhere); column t is token t+1."""
+
+    logps: torch.Tensor
+    """log p(token t+1 | tokens ≤ t), fp32."""
+    mask: torch.Tensor
+    """bool: the positions that were computed."""
+    entropy: torch.Tensor | None = None
+    """Entropy of the next-token distribution (only when asked for)."""
+    values: torch.Tensor | None = None
+    """value_head(final hidden state at t) (only with a value head)."""
+
+
+def token_stats(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, loss_mask: torch.Tensor,
+                chunk: int = 1024, entropy: bool = False, value_head: torch.nn.Module | None = None) -> TokenStats:
+    """Log-probs (and optionally entropies and value-head outputs) of the tokens marked by `loss_mask`."""
+    # input_ids, attention_mask, loss_mask: [N, T]
+    position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # [N, T]
+    select = loss_mask[:, 1:].bool() & attention_mask[:, 1:].bool()  # [N, T-1]
+    targets = input_ids[:, 1:][select]  # [M]
+    head = _output_head(model)
+    inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids,
+              "use_cache": False}
+    hidden = None
+    if head is not None:
+        with _hidden_states_as_logits(model, head):
+            hidden = model(**inputs).logits[:, :-1][select]  # [M, H]
+        rows = hidden
+    else:
+        out = model(**inputs, output_hidden_states=value_head is not None)
+        rows = out.logits[:, :-1][select]  # [M, V]
+        if value_head is not None:
+            hidden = out.hidden_states[-1][:, :-1][select]  # [M, H]
+    if entropy:
+        logps, ent = token_logps_and_entropy(rows, targets, head, chunk)  # [M], [M]
+    else:
+        logps, ent = (hidden_token_logps(rows, head, targets, chunk) if head is not None
+                      else logits_token_logps(rows, targets, chunk)), None
+    stats = TokenStats(_scatter(select, logps), select)
+    if ent is not None:
+        stats.entropy = _scatter(select, ent)
+    if value_head is not None:
+        stats.values = _scatter(select, value_head(hidden).squeeze(-1).float())
+    return stats
 
 
 def token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, loss_mask: torch.Tensor,
@@ -25,22 +73,13 @@ def token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, lo
 
     Column t holds log p(token t+1 | tokens ≤ t); loss_mask[:, t] = 1 marks token t as counted.
     """
-    # input_ids, attention_mask, loss_mask: [N, T]
-    position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # [N, T]
-    select = loss_mask[:, 1:].bool() & attention_mask[:, 1:].bool()  # [N, T-1]
-    targets = input_ids[:, 1:][select]  # [M]
-    head = _output_head(model)
-    inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids,
-              "use_cache": False}
-    if head is not None:
-        with _hidden_states_as_logits(model, head):
-            hidden = model(**inputs).logits[:, :-1][select]  # [M, H]
-        logps = hidden_token_logps(hidden, head, targets, chunk)  # [M]
-    else:
-        logits = model(**inputs).logits[:, :-1][select]  # [M, V]
-        logps = logits_token_logps(logits, targets, chunk)  # [M]
-    out = torch.zeros(select.shape, dtype=torch.float32, device=logps.device)  # [N, T-1]
-    return out.masked_scatter(select, logps), select
+    stats = token_stats(model, input_ids, attention_mask, loss_mask, chunk)
+    return stats.logps, stats.mask
+
+
+def _scatter(select: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    out = torch.zeros(select.shape, dtype=torch.float32, device=values.device)  # [N, T-1]
+    return out.masked_scatter(select, values.float())
 
 
 def sequence_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, loss_mask: torch.Tensor,

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import torch
 
-from alignlab.algorithms.logprobs import sequence_logps, unwrap
+from alignlab.algorithms.logprobs import sequence_logps, token_logps, unwrap
 
 REFERENCE_ADAPTER = "reference"
 ADAPTER_MARKERS = ("lora_", "modules_to_save.", "lora_magnitude_vector")
@@ -56,45 +56,62 @@ def _base_tensors(model, keep_adapter: str | None = None) -> Iterator[tuple[str,
             yield _canonical(name), t
 
 
-class FrozenCopy:
+class _Reference:
+    """`running(policy)` yields the model that computes reference log-probs, frozen and in eval mode."""
+
+    def logps(self, policy, batch: dict, chunk: int) -> torch.Tensor:
+        """Summed reply log-probs [B] of a preference batch."""
+        with self.running(policy) as model:
+            return _batch_logps(model, batch, chunk)
+
+    def token_logps(self, policy, input_ids, attention_mask, loss_mask, chunk: int) -> torch.Tensor:
+        """Per-token log-probs [N, T-1] of the given (policy-sampled) tokens, 0 outside `loss_mask`."""
+        with self.running(policy) as model:
+            return token_logps(model, input_ids, attention_mask, loss_mask, chunk)[0]
+
+
+class FrozenCopy(_Reference):
     name = "copy"
 
     def __init__(self, reference: torch.nn.Module):
         self.model = reference.eval().requires_grad_(False)
 
-    def logps(self, policy, batch: dict, chunk: int) -> torch.Tensor:
+    @contextmanager
+    def running(self, policy):
         with frozen_eval(self.model):
-            return _batch_logps(self.model, batch, chunk)
+            yield self.model
 
     def tensors(self, policy):
         return _base_tensors(self.model)
 
 
-class AdapterOff:
+class AdapterOff(_Reference):
     name = "adapter"
 
-    def logps(self, policy, batch: dict, chunk: int) -> torch.Tensor:
+    @contextmanager
+    def running(self, policy):
         with frozen_eval(policy), unwrap(policy).disable_adapter():
-            return _batch_logps(policy, batch, chunk)
+            yield policy
 
     def tensors(self, policy):
         return _base_tensors(policy)
 
 
-class NamedAdapter:
+class NamedAdapter(_Reference):
     name = "adapter"
 
     def __init__(self, adapter: str = REFERENCE_ADAPTER):
         self.adapter = adapter
 
-    def logps(self, policy, batch: dict, chunk: int) -> torch.Tensor:
+    @contextmanager
+    def running(self, policy):
         peft_model = unwrap(policy)
         active = peft_model.active_adapter
         # peft's set_adapter also flips requires_grad to the active adapter; switching back restores it.
         peft_model.set_adapter(self.adapter)
         try:
             with frozen_eval(policy):
-                return _batch_logps(policy, batch, chunk)
+                yield policy
         finally:
             peft_model.set_adapter(active)
 
@@ -102,12 +119,13 @@ class NamedAdapter:
         return _base_tensors(policy, keep_adapter=self.adapter)
 
 
-class PolicyAtStart:
+class PolicyAtStart(_Reference):
     name = "policy"
 
-    def logps(self, policy, batch: dict, chunk: int) -> torch.Tensor:
+    @contextmanager
+    def running(self, policy):
         with frozen_eval(policy):
-            return _batch_logps(policy, batch, chunk)
+            yield policy
 
     def tensors(self, policy):
         return _base_tensors(policy)

@@ -3,6 +3,7 @@
     alignlab train sft -c CONFIG [key=value ...] [--resume [RUN_DIR]]
     alignlab train rm -c CONFIG [key=value ...] [--resume [RUN_DIR]]
     alignlab train dpo -c CONFIG [key=value ...] [--resume [RUN_DIR]]
+    alignlab train reinforce|rloo|ppo|grpo -c CONFIG [key=value ...] [--resume [RUN_DIR]]
     alignlab pairs -c CONFIG [key=value ...] [--resume [RUN_DIR]]
     alignlab base build [--name builtin:reviews-tiny] [--force]
     alignlab generate -m MODEL [-p PROMPT ...] [key=value ...]
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -101,6 +103,37 @@ def train_dpo(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, re
         cache = "  ".join(f"{s} cache {ref[f'{s}_cache']}" for s in ("train", "eval") if f"{s}_cache" in ref)
         console.print(f"reference: {ref['mode']} ({ref['strategy']}), {result['reference_passes']} reference "
                       f"passes during training" + (f"; {cache}" if cache else ""))
+
+
+ONLINE_VERBS = {
+    "reinforce": "REINFORCE with a moving-average baseline on the online loop (reward − β·KL, KL shaped into the reward).",
+    "rloo": "RLOO: REINFORCE with the leave-one-out baseline over rl.k replies per prompt, on the online loop.",
+    "ppo": "PPO: clipped ratio and value losses, GAE, KL-shaped reward (optionally adaptive β), on the online loop.",
+    "grpo": "GRPO: group-normalised advantages, PPO's clip and a k3 KL loss, on the online loop.",
+}
+
+
+def _online_verb(name: str):
+    @friendly_errors
+    def verb(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT):
+        from alignlab.pipelines.online import run_online
+
+        result = _run(partial(run_online, name=name), config, overrides, resume)
+        if not result.get("is_main_process", True):
+            return
+        ev, tr = result.get("eval") or {}, result.get("train") or {}
+        console.print(f"[bold]run directory:[/bold] {result['run_dir']}")
+        shown = "  ".join(f"{k} {ev[k]:+.4f}" for k in ("reward_mean", "gold_reward_mean", "kl_k1", "kl_k3",
+                                                       "entropy", "identical_fraction") if k in ev)
+        console.print(f"iterations {result['steps']}  train reward {tr.get('reward_mean', float('nan')):+.4f}  "
+                      f"held-out: {shown}")
+
+    verb.__name__ = f"train_{name}"
+    train_app.command(name, help=ONLINE_VERBS[name])(verb)
+
+
+for _name in ONLINE_VERBS:
+    _online_verb(_name)
 
 
 @app.command("pairs")

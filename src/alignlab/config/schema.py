@@ -349,6 +349,77 @@ class RefConfig(Section):
     """Pairs per forward pass of the precompute pass; None: 2 x train.batch_size."""
 
 
+ONLINE_ALGORITHMS = ("reinforce", "rloo", "ppo", "grpo")
+
+
+class RLConfig(Section):
+    iterations: int = Field(100, gt=0)
+    """Rollout batches (iterations of rollout → score → advantages → update). train.log_every, eval_every and
+    save_every count iterations in the online verbs."""
+    prompts_per_iteration: int = Field(16, gt=0)
+    """Prompts sampled per iteration (per process); each gets `k` replies."""
+    k: int = Field(4, gt=0)
+    """Replies sampled per prompt. rloo and grpo need k >= 2 (study B used k=10)."""
+    update_epochs: int = Field(1, gt=0)
+    """Optimisation passes over each rollout batch (PPO's epochs); mini-batches are train.batch_size x
+    train.grad_accum replies, shuffled per pass."""
+    clip: float = Field(0.2, gt=0)
+    """epsilon of the clipped ratio objective (ppo, grpo)."""
+    value_clip: float = Field(0.2, gt=0)
+    """epsilon of PPO's clipped value loss."""
+    vf_coef: float = Field(0.1, ge=0)
+    """Weight of PPO's value loss."""
+    value_model: Literal["separate", "head"] = "separate"
+    """PPO critic: `separate` (its own backbone) or `head` (a value head on the policy's final hidden states)."""
+    value_init: str | None = None
+    """Backbone of a separate critic: a folder, run directory or Hub id (e.g. the reward model); None: the
+    policy's starting model."""
+    chat: bool = False
+    """Wrap prompts in the tokenizer's chat template before sampling."""
+    eval_prompts: int = Field(64, ge=0)
+    """Held-out prompts (data.eval_split) sampled at every evaluation; 0 disables evaluation."""
+    eval_k: int = Field(2, gt=0)
+    """Replies per held-out prompt at evaluation."""
+    gold_scorer: str | None = "vader"
+    """Also score held-out replies with this scorer and log it as `gold_reward` (VADER is the built-in task's
+    gold reward); None: only the training reward."""
+
+
+class KLConfig(Section):
+    beta: float = Field(0.05, ge=0)
+    """KL strength: the objective is reward - beta x KL(policy || reference). 0 disables the KL (and the
+    reference model)."""
+    estimator: Literal["k1", "k2", "k3"] | None = None
+    """Per-token estimator on the policy's own samples (docs/rl.md): k1 = log pi - log ref, k2 = (log ratio)^2/2,
+    k3 = ratio - 1 - log ratio. None: k3 for grpo, k1 for the others."""
+    mode: Literal["in_reward", "in_loss"] | None = None
+    """in_reward: -beta x KL_t is added to each token's reward (PPO/RLOO style); in_loss: beta x KL is a loss
+    term computed in the graph (GRPO style). None: in_loss for grpo, in_reward for the others."""
+    adaptive: bool = False
+    """Adapt beta towards `target` (Ziegler et al. 2019): beta *= 1 + clip(KL/target - 1, -0.2, 0.2) x
+    samples/horizon after each iteration."""
+    target: float = Field(6.0, gt=0)
+    """Target sequence KL of the adaptive controller."""
+    horizon: int = Field(10000, gt=0)
+    """Horizon (in samples) of the adaptive controller."""
+
+
+class AdvantageConfig(Section):
+    estimator: Literal["reinforce", "rloo", "grpo", "gae"] | None = None
+    """Advantage estimator: reinforce (moving-average baseline), rloo (leave-one-out over k), grpo (group
+    mean/std), gae (per token, with a value model). None: the algorithm's own (reinforce, rloo, gae, grpo)."""
+    whiten: bool | None = None
+    """Normalise advantages to zero mean and unit variance over the batch's reply tokens. None: on for ppo."""
+    baseline_decay: float = Field(0.9, ge=0, lt=1)
+    """reinforce: the baseline is b <- decay x b + (1 - decay) x mean return, updated after each iteration."""
+    gamma: float = Field(1.0, gt=0, le=1)
+    """gae: discount."""
+    lam: float = Field(0.95, ge=0, le=1)
+    """gae: lambda."""
+    eps: float = Field(1e-4, gt=0)
+    """grpo: added to the group standard deviation."""
+
+
 class SFTConfig(Section):
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     """Label smoothing of the token cross-entropy."""
@@ -394,7 +465,13 @@ class Config(Section):
     beta: BetaConfig = Field(default_factory=BetaConfig)
     """beta (KL strength) of the preference loss and its schedule."""
     ref: RefConfig = Field(default_factory=RefConfig)
-    """Reference model strategy of `train dpo`."""
+    """Reference model strategy of `train dpo` and of the online verbs' KL."""
+    rl: RLConfig = Field(default_factory=RLConfig)
+    """Online RL settings (`train reinforce|rloo|ppo|grpo`)."""
+    kl: KLConfig = Field(default_factory=KLConfig)
+    """KL penalty of the online verbs."""
+    advantage: AdvantageConfig = Field(default_factory=AdvantageConfig)
+    """Advantage estimation of the online verbs."""
 
     @model_validator(mode="after")
     def _lora_needs_targets(self) -> Config:

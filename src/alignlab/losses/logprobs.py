@@ -19,11 +19,17 @@ def _chunk_logps(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return z.gather(-1, targets[:, None]).squeeze(-1) - torch.logsumexp(z, dim=-1)
 
 
+def _chunk_logps_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    # logits: [c, V]; targets: [c] → [c, 2] fp32: log p(target) and the entropy −Σ p log p of the row
+    logp = torch.log_softmax(logits.float(), dim=-1)  # one chunk only
+    return torch.stack([logp.gather(-1, targets[:, None]).squeeze(-1), -(logp.exp() * logp).sum(-1)], -1)
+
+
 def _chunked(project: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, targets: torch.Tensor,
-             chunk: int) -> torch.Tensor:
-    """Apply `project` (identity or the lm_head) and `_chunk_logps` to `chunk` rows at a time."""
+             chunk: int, stat: Callable = _chunk_logps) -> torch.Tensor:
+    """Apply `project` (identity or the lm_head) and `stat` to `chunk` rows at a time."""
     def piece(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return _chunk_logps(project(x), t)
+        return stat(project(x), t)
 
     out = []
     for start in range(0, inputs.shape[0], chunk):
@@ -33,6 +39,17 @@ def _chunked(project: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tens
             p.requires_grad for p in getattr(project, "parameters", lambda: [])()))
         out.append(checkpoint(piece, x, t, use_reentrant=False) if grad else piece(x, t))
     return torch.cat(out) if out else inputs.new_zeros(0, dtype=torch.float32)
+
+
+def token_logps_and_entropy(inputs: torch.Tensor, targets: torch.Tensor, head: torch.nn.Module | None = None,
+                            chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """log p(target) [M] and the entropy of each row's distribution [M] (fp32), from logits [M, V] (head None)
+    or hidden states [M, H] and the output projection `head`; chunked like the functions below."""
+    if inputs.shape[0] == 0:
+        empty = inputs.new_zeros(0, dtype=torch.float32)
+        return empty, empty
+    both = _chunked(head if head is not None else (lambda x: x), inputs, targets, chunk, _chunk_logps_entropy)
+    return both[:, 0], both[:, 1]
 
 
 def logits_token_logps(logits: torch.Tensor, targets: torch.Tensor, chunk: int = 1024) -> torch.Tensor:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 from transformers import (
+    AutoModel,
     AutoModelForCausalLM,
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -31,8 +32,10 @@ HEADS = {
     "causal_lm": (AutoModelForCausalLM, {}),
     "reward": (AutoModelForSequenceClassification, {"num_labels": 1}),  # one scalar per sequence
     "classifier": (AutoModelForSequenceClassification, {}),
+    "backbone": (AutoModel, {}),  # hidden states only (e.g. the body of PPO's separate critic)
 }
-"""What sits on top of the backbone: a language-model head, a fresh scalar reward head, or a saved classifier."""
+"""What sits on top of the backbone: a language-model head, a fresh scalar reward head, a saved classifier, or
+nothing."""
 
 
 def model_source(spec: str) -> str:

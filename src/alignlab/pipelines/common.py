@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alignlab.algorithms.reference import (
+    REFERENCE_ADAPTER,
+    AdapterOff,
+    FrozenCopy,
+    NamedAdapter,
+    PolicyAtStart,
+)
 from alignlab.config import Config, ConfigError
 from alignlab.config.schema import ModelConfig
 from alignlab.models.builtin import is_builtin
@@ -91,3 +98,21 @@ def open_run_dir(cfg: Config, path: Path, command: str, resuming: bool, is_main:
     if not is_main:
         return RunDir(path)
     return open_run(path) if resuming else create_run(path, cfg, command)
+
+
+def reference_strategy(cfg: Config, model):
+    """The strategy that produces reference log-probs (for precomputed: the one run before training).
+
+    The reference adapter is `ref.adapter`, or the adapter folder the policy itself starts from (study D).
+    """
+    source = resolve_model(cfg.model)
+    starts_from_adapter = cfg.lora.enabled and adapter_base(source.name_or_path)
+    adapter = cfg.ref.adapter or (source.name_or_path if starts_from_adapter else None)
+    if cfg.reference_mode == "copy":
+        if adapter:
+            source = source.model_copy(update={"name_or_path": adapter})
+        return FrozenCopy(load_model(source))
+    if adapter:
+        model.load_adapter(adapter, adapter_name=REFERENCE_ADAPTER, is_trainable=False)
+        return NamedAdapter(REFERENCE_ADAPTER)
+    return AdapterOff() if cfg.lora.enabled else PolicyAtStart()

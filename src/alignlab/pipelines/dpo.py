@@ -15,23 +15,17 @@ from functools import partial
 from pathlib import Path
 
 from alignlab.algorithms.dpo import PreferenceOptimisation
-from alignlab.algorithms.reference import (
-    REFERENCE_ADAPTER,
-    AdapterOff,
-    FrozenCopy,
-    NamedAdapter,
-    PolicyAtStart,
-)
+from alignlab.algorithms.reference import FrozenCopy, NamedAdapter
 from alignlab.config import Config
 from alignlab.data.batching import preference_collate
 from alignlab.data.preference import policy_examples, read_pairs
 from alignlab.data.sft import load_template
 from alignlab.data.sources import DataError, load_splits
 from alignlab.models.builtin import alignlab_home
-from alignlab.models.loading import adapter_base, disable_dropout, load_model
+from alignlab.models.loading import disable_dropout
 from alignlab.models.lora import parameter_counts
 from alignlab.pipelines.builtin_data import resolve_data
-from alignlab.pipelines.common import resolve_model
+from alignlab.pipelines.common import reference_strategy
 from alignlab.pipelines.offline import OfflineMethod, run_offline
 from alignlab.training.progress import console
 from alignlab.training.reference_cache import (
@@ -58,24 +52,6 @@ def _describe(s: dict) -> str:
     return (f"data: {s['kept']} training pairs ({s['prompt_truncated']} prompts and {s['response_truncated']} "
             f"replies truncated; {s['dropped_no_response']} dropped with no reply left, {s['dropped_identical']} "
             "as identical)")
-
-
-def reference_strategy(cfg: Config, model):
-    """The strategy that produces reference log-probs (for precomputed: the one run before training).
-
-    The reference adapter is `ref.adapter`, or the adapter folder the policy itself starts from (study D).
-    """
-    source = resolve_model(cfg.model)
-    starts_from_adapter = cfg.lora.enabled and adapter_base(source.name_or_path)
-    adapter = cfg.ref.adapter or (source.name_or_path if starts_from_adapter else None)
-    if cfg.reference_mode == "copy":
-        if adapter:
-            source = source.model_copy(update={"name_or_path": adapter})
-        return FrozenCopy(load_model(source))
-    if adapter:
-        model.load_adapter(adapter, adapter_name=REFERENCE_ADAPTER, is_trainable=False)
-        return NamedAdapter(REFERENCE_ADAPTER)
-    return AdapterOff() if cfg.lora.enabled else PolicyAtStart()
 
 
 class DPOSetup:

@@ -76,17 +76,17 @@ def run_offline(cfg: Config, method: OfflineMethod, command: str = "", resume: P
         method.before_training(model, tokenizer, train, held, acc, log)
         result = train_offline(loop, resume_from=start)
     except Interrupted:
-        _close(acc, run, "interrupted")
+        close_run(acc, run, "interrupted")
         raise
     except Exception:
-        _close(acc, run, "failed")
+        close_run(acc, run, "failed")
         raise
-    _save_final(acc, result.pop("model"), tokenizer, run, lambda folder: method.save_extras(folder, cfg, tokenizer))
-    _close(acc, run, "completed")
+    save_final(acc, result.pop("model"), tokenizer, run, lambda folder: method.save_extras(folder, cfg, tokenizer))
+    close_run(acc, run, "completed")
     return {"run_dir": str(path), "is_main_process": acc.is_main_process, **result}
 
 
-def _save_final(acc, model, tokenizer, run, extras) -> None:
+def save_final(acc, model, tokenizer, run, extras) -> None:
     acc.wait_for_everyone()
     if acc.is_main_process:
         with atomic_dir(run.final) as tmp:
@@ -96,7 +96,7 @@ def _save_final(acc, model, tokenizer, run, extras) -> None:
     acc.wait_for_everyone()
 
 
-def _close(acc, run, status: str) -> None:
+def close_run(acc, run, status: str) -> None:
     if acc.is_main_process:
         run.finish(status)
     acc.end_training()

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import torch
 
-from alignlab.algorithms.logprobs import token_logps
+from alignlab.algorithms.logprobs import token_stats
 from alignlab.algorithms.reference import frozen_eval
 from alignlab.config.schema import GenerationConfig
 from alignlab.generation.sample import format_prompts, hf_generation_config
@@ -33,6 +33,10 @@ class Rollout:
     """[N, T] 1 on reply tokens only."""
     logps: torch.Tensor
     """[N, T-1] behaviour log-probs of the policy that sampled (column t: token t+1), 0 outside replies."""
+    entropy: torch.Tensor
+    """[N, T-1] entropy of the sampling policy's next-token distribution at each reply token, 0 elsewhere."""
+    finished: torch.Tensor
+    """[N] bool: the reply ended with EOS (False: cut at max_new_tokens)."""
     texts: list[str]
     """[N] decoded replies, special tokens removed."""
     k: int
@@ -82,10 +86,22 @@ class HFRolloutEngine:
         input_ids = torch.cat([ids, reply], 1)  # [N, T]
         response_mask = torch.cat([torch.zeros_like(pmask), keep.long()], 1)
         attention_mask = torch.cat([pmask, keep.long()], 1)
-        with frozen_eval(self.model):
-            logps, _ = token_logps(self.model, input_ids, attention_mask, response_mask, self.chunk)
+        logps, entropy = self._behaviour(input_ids, attention_mask, response_mask)
+        finished = (keep & (reply == self.tok.eos_token_id)).any(-1)  # [N]
         texts = self.tok.batch_decode(reply, skip_special_tokens=True)
-        return Rollout(list(prompts), input_ids, attention_mask, response_mask, logps, texts, k)
+        return Rollout(list(prompts), input_ids, attention_mask, response_mask, logps, entropy, finished, texts, k)
+
+    def _behaviour(self, input_ids, attention_mask, response_mask) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probs and entropies of the sampled tokens, `batch_size` rows per forward pass."""
+        logps, entropy = [], []
+        with frozen_eval(self.model):
+            for s in range(0, input_ids.shape[0], self.cfg.batch_size):
+                rows = slice(s, s + self.cfg.batch_size)
+                st = token_stats(self.model, input_ids[rows], attention_mask[rows], response_mask[rows], self.chunk,
+                                 entropy=True)
+                logps.append(st.logps)
+                entropy.append(st.entropy)
+        return torch.cat(logps), torch.cat(entropy)
 
 
 def _until_first_stop(reply: torch.Tensor, eos_id: int) -> torch.Tensor:

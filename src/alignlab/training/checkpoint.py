@@ -4,7 +4,9 @@
     optimizer.pt         optimizer state dict (loaded with weights_only=True)
     scheduler.pt         scheduler state dict (loaded with weights_only=True)
     rng-R.json / rng-R.safetensors   Python, NumPy and torch RNG states of process R
-    state.json           step, epoch, position in the epoch (micro-batches consumed)
+    state.json           step, epoch, position in the epoch (micro-batches consumed), loop extras (e.g. the
+                         online loop's β and baseline)
+    NAME.safetensors     trainable weights of each extra module (e.g. PPO's critic as `critic`)
 
 Each folder is staged and renamed into place, so a crash never leaves a half-written checkpoint.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +31,18 @@ class LoopState:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
+    extra: dict = field(default_factory=dict)
+    """JSON-serialisable loop state beyond the weights (the online loop's KL coefficient and baseline)."""
 
 
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().cpu().contiguous() for n, p in model.named_parameters() if p.requires_grad}
 
 
-def save_checkpoint(folder: Path, model, optimizer, scheduler, state: LoopState, accelerator) -> None:
-    """Write step-N atomically. Every process writes its RNG state; the main process writes the rest."""
+def save_checkpoint(folder: Path, model, optimizer, scheduler, state: LoopState, accelerator,
+                    extras: dict | None = None) -> None:
+    """Write step-N atomically. Every process writes its RNG state; the main process writes the rest.
+    `extras` maps a name to another trained module, saved as NAME.safetensors."""
     accelerator.wait_for_everyone()
     rank = accelerator.process_index
     staging_parent = folder.parent / f".{folder.name}.ranks"
@@ -45,6 +51,8 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, state: LoopState,
     if accelerator.is_main_process:
         with atomic_dir(folder) as tmp:
             save_file(trainable_state(accelerator.unwrap_model(model)), str(tmp / "model.safetensors"))
+            for name, module in (extras or {}).items():
+                save_file(trainable_state(accelerator.unwrap_model(module)), str(tmp / f"{name}.safetensors"))
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
             torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
             for f in staging_parent.iterdir():
@@ -54,12 +62,10 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, state: LoopState,
     accelerator.wait_for_everyone()
 
 
-def load_checkpoint(folder: Path, model, optimizer, scheduler, accelerator) -> LoopState:
-    weights = load_file(str(folder / "model.safetensors"))
-    missing = set(weights) - {n for n, _ in accelerator.unwrap_model(model).named_parameters()}
-    if missing:
-        raise ValueError(f"checkpoint {folder} has weights the model lacks: {sorted(missing)[:3]}")
-    accelerator.unwrap_model(model).load_state_dict(weights, strict=False)
+def load_checkpoint(folder: Path, model, optimizer, scheduler, accelerator, extras: dict | None = None) -> LoopState:
+    _load_weights(folder / "model.safetensors", accelerator.unwrap_model(model))
+    for name, module in (extras or {}).items():
+        _load_weights(folder / f"{name}.safetensors", accelerator.unwrap_model(module))
     optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
     scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=True))
     _load_rng(folder, accelerator.process_index)
@@ -67,7 +73,16 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler, accelerator) -> L
     if info.get("world_size", 1) != accelerator.num_processes:
         raise ValueError(f"checkpoint {folder} was written by {info['world_size']} processes; "
                          f"resume with the same number (now {accelerator.num_processes})")
-    return LoopState(step=info["step"], epoch=info["epoch"], batch_in_epoch=info["batch_in_epoch"])
+    return LoopState(step=info["step"], epoch=info["epoch"], batch_in_epoch=info["batch_in_epoch"],
+                     extra=info.get("extra", {}))
+
+
+def _load_weights(file: Path, module: torch.nn.Module) -> None:
+    weights = load_file(str(file))
+    missing = set(weights) - {n for n, _ in module.named_parameters()}
+    if missing:
+        raise ValueError(f"checkpoint {file.parent} has weights the model lacks: {sorted(missing)[:3]}")
+    module.load_state_dict(weights, strict=False)
 
 
 def latest_checkpoint(checkpoints: Path) -> Path | None:

@@ -30,7 +30,14 @@ from alignlab.training import checkpoint as ckpt
 from alignlab.training.memory import memory_report
 from alignlab.training.optim import build_optimizer, build_scheduler
 from alignlab.training.progress import progress_bar
-from alignlab.training.signals import GracefulStop, Interrupted, TrainingDiverged
+from alignlab.training.signals import (
+    GracefulStop,
+    Interrupted,
+    TrainingDiverged,
+    diverged_message,
+    finite_everywhere,
+    stop_requested,
+)
 
 
 @dataclass
@@ -93,7 +100,7 @@ def train_offline(r: OfflineRun, resume_from=None) -> dict:
                 epoch = state.epoch + state.batch_in_epoch / len(loader)
                 _after_step(r, model, optimizer, scheduler, state, eval_loaders, last, epoch, n_steps)
                 bar.update(state.step, loss=last["loss"])
-                if _stop_requested(stop, acc):
+                if stop_requested(stop, acc):
                     folder = _save(r, model, optimizer, scheduler, state)
                     raise Interrupted(stop.signum, str(folder))
                 if state.step >= n_steps:
@@ -101,22 +108,6 @@ def train_offline(r: OfflineRun, resume_from=None) -> dict:
             else:
                 state.epoch, state.batch_in_epoch = state.epoch + 1, 0
     return _finish(r, model, optimizer, scheduler, state, eval_loaders, last, len(loader))
-
-
-def _finite_everywhere(loss: torch.Tensor, acc) -> bool:
-    """Every rank must agree, or the ranks that carry on would wait forever for the one that stopped."""
-    finite = torch.isfinite(loss.detach()).float().reshape(1)
-    if acc.num_processes > 1:
-        finite = acc.reduce(finite, reduction="sum") / acc.num_processes
-    return bool(finite.item() == 1.0)
-
-
-def _stop_requested(stop: GracefulStop, acc) -> bool:
-    """A signal may reach only some ranks; all must stop at the same step or the next collective hangs."""
-    if acc.num_processes == 1:
-        return stop.requested
-    flag = torch.tensor([float(stop.requested)], device=acc.device)
-    return bool(acc.reduce(flag, reduction="sum").item() > 0)
 
 
 def _windows(it, size: int):
@@ -140,8 +131,8 @@ def _optimizer_step(r: OfflineRun, model, optimizer, scheduler, window, state) -
         sync = nullcontext() if i == len(window) - 1 else acc.no_sync(model)
         with sync, acc.autocast():
             loss, metrics = algo.loss(model, batch)
-        if not _finite_everywhere(loss, acc):
-            raise TrainingDiverged(_diverged_message(r, "non-finite loss", state.step + 1))
+        if not finite_everywhere(loss, acc):
+            raise TrainingDiverged(diverged_message(r.run.checkpoints, "non-finite loss", state.step + 1))
         acc.backward(loss / weight)
         loss_sum += loss.item()
         for k, v in metrics.items():
@@ -151,7 +142,7 @@ def _optimizer_step(r: OfflineRun, model, optimizer, scheduler, window, state) -
     max_norm = r.cfg.train.max_grad_norm or float("inf")
     grad_norm = acc.clip_grad_norm_(model.parameters(), max_norm)
     if not torch.isfinite(grad_norm) and r.cfg.train.mixed_precision != "fp16":
-        raise TrainingDiverged(_diverged_message(r, "non-finite gradient norm", state.step + 1))
+        raise TrainingDiverged(diverged_message(r.run.checkpoints, "non-finite gradient norm", state.step + 1))
     lr = scheduler.get_last_lr()[0]
     optimizer.step()
     scheduler.step()
@@ -224,9 +215,3 @@ def _eval_loaders(r: OfflineRun, acc) -> dict:
             loader, _ = make_loader(examples, r.cfg, r.algorithm, r.tokenizer.pad_token_id, shuffle=False)
             loaders[split] = acc.prepare(loader)
     return loaders
-
-
-def _diverged_message(r: OfflineRun, what: str, step: int) -> str:
-    good = ckpt.latest_checkpoint(r.run.checkpoints)
-    kept = f"last good checkpoint kept: {good}" if good else "no checkpoint had been written yet"
-    return f"{what} at step {step}; training stopped ({kept})"

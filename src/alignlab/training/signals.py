@@ -1,8 +1,12 @@
-"""SIGINT / SIGTERM: finish the current optimizer step, write a checkpoint, then exit."""
+"""SIGINT / SIGTERM: finish the current step, write a checkpoint, then exit; divergence checks shared by both loops."""
 
 from __future__ import annotations
 
 import signal
+
+import torch
+
+from alignlab.training.checkpoint import latest_checkpoint
 
 
 class GracefulStop:
@@ -49,3 +53,26 @@ class Interrupted(Exception):
 
 class TrainingDiverged(Exception):
     """A non-finite loss or gradient; the message names the step and the last good checkpoint."""
+
+
+def finite_everywhere(loss: torch.Tensor, acc) -> bool:
+    """Every rank must agree, or the ranks that carry on would wait forever for the one that stopped."""
+    finite = torch.isfinite(loss.detach()).float().reshape(1)
+    if acc.num_processes > 1:
+        finite = acc.reduce(finite, reduction="sum") / acc.num_processes
+    return bool(finite.item() == 1.0)
+
+
+def stop_requested(stop: GracefulStop, acc) -> bool:
+    """A signal may reach only some ranks; all must stop at the same step or the next collective hangs."""
+    if acc.num_processes == 1:
+        return stop.requested
+    flag = torch.tensor([float(stop.requested)], device=acc.device)
+    return bool(acc.reduce(flag, reduction="sum").item() > 0)
+
+
+def diverged_message(checkpoints, what: str, step: int) -> str:
+    """`what` happened at `step`; names the last good checkpoint under `checkpoints`."""
+    good = latest_checkpoint(checkpoints)
+    kept = f"last good checkpoint kept: {good}" if good else "no checkpoint had been written yet"
+    return f"{what} at step {step}; training stopped ({kept})"

@@ -1,0 +1,25 @@
+"""RLOO as a plug-in of the online loop: REINFORCE with the leave-one-out baseline over k samples per prompt.
+
+Ahmadian et al. 2024, "Back to Basics: Revisiting REINFORCE Style Optimization for Learning from Human
+Feedback in LLMs", eq. 4: A_i = R_i − 1/(k−1) Σ_{j≠i} R_j. The KL (k1 by default) is shaped into the reward
+before the baseline is taken, so it shapes the gradient (study B's bug: a detached KL added to the loss did not,
+and KL rose to 124). `kl.mode=in_loss` keeps it in the graph instead.
+"""
+
+from __future__ import annotations
+
+from alignlab.algorithms.reinforce import score_function_loss
+from alignlab.config import ConfigError
+from alignlab.config.schema import RLConfig
+
+
+class RLOO:
+    name = "rloo"
+    estimator, kl_estimator, kl_mode, whiten, needs_value = "rloo", "k1", "in_reward", False, False
+
+    def __init__(self, cfg: RLConfig):
+        if cfg.k < 2:
+            raise ConfigError("rl.k: RLOO needs at least 2 samples per prompt (study B used k=10)")
+        self.cfg = cfg
+
+    loss = staticmethod(score_function_loss)

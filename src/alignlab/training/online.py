@@ -1,0 +1,484 @@
+"""The online loop: rollout → score → log-probs → KL → advantages → update → log.
+
+One explicit loop for every method that learns from its own samples (REINFORCE, RLOO, PPO, GRPO). Each iteration:
+1. rollout: `rl.prompts_per_iteration` prompts × `rl.k` sampled replies, with the behaviour log-probs and
+   entropies of the policy that sampled them (`alignlab.rollout`);
+2. score: any scorer of `alignlab.rewards` on (prompt, reply) **text**: no other model's token ids ever reach
+   the policy (study B's KL bug);
+3. log-probs of the reference (and values of the critic) on the policy's own tokens, without gradients;
+4. KL per token with `kl.estimator`, shaped into the rewards (`kl.mode=in_reward`) or kept for the loss;
+5. advantages (`advantage.estimator`, one dict: `ADVANTAGES`), optionally whitened;
+6. update: `rl.update_epochs` passes over shuffled mini-batches of train.batch_size × train.grad_accum replies;
+   the algorithm's loss, plus β·KL computed in the graph when `kl.mode=in_loss`;
+7. log: reward, KL under every estimator (named kl_k1/kl_k2/kl_k3), entropy, length, collapse, clipping, value
+   loss and the time split between generation, scoring, log-probs and training.
+An algorithm (`alignlab.algorithms.ONLINE_ALGORITHMS`) supplies its defaults and
+`loss(logps, values, minibatch) -> (summed loss, summed metrics)`. Every random choice of an iteration is seeded
+from (seed, iteration), so a resumed run repeats an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, fields, replace
+from functools import lru_cache
+
+import torch
+
+from alignlab.algorithms.advantages import ADVANTAGES, MovingBaseline, gae, whiten
+from alignlab.algorithms.kl_control import KLController
+from alignlab.algorithms.logprobs import token_stats
+from alignlab.config import Config
+from alignlab.losses.kl import KL_ESTIMATORS
+from alignlab.rollout import Rollout
+from alignlab.runs.atomic import atomic_write_text
+from alignlab.runs.metrics import MetricsLog
+from alignlab.runs.rundir import RunDir
+from alignlab.training import checkpoint as ckpt
+from alignlab.training.memory import memory_report
+from alignlab.training.optim import build_optimizer, build_scheduler
+from alignlab.training.progress import progress_bar
+from alignlab.training.signals import (
+    GracefulStop,
+    Interrupted,
+    TrainingDiverged,
+    diverged_message,
+    finite_everywhere,
+    stop_requested,
+)
+
+EVAL_SEED_OFFSET = 7919  # held-out samples use their own fixed seed: every eval sees the same prompts and noise
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The algorithm's defaults with the config's choices applied (config `None` = the algorithm's own)."""
+
+    estimator: str
+    kl_estimator: str
+    kl_mode: str
+    whiten: bool
+
+    @classmethod
+    def of(cls, cfg: Config, algorithm) -> Settings:
+        pick = lambda value, default: default if value is None else value  # noqa: E731
+        return cls(pick(cfg.advantage.estimator, algorithm.estimator), pick(cfg.kl.estimator, algorithm.kl_estimator),
+                   pick(cfg.kl.mode, algorithm.kl_mode), pick(cfg.advantage.whiten, algorithm.whiten))
+
+
+@dataclass
+class OnlineRun:
+    """What the loop needs, assembled by a pipeline."""
+
+    cfg: Config
+    run: RunDir
+    accelerator: object
+    policy: torch.nn.Module
+    tokenizer: object
+    algorithm: object
+    engine: object
+    """A `RolloutEngine` over the policy."""
+    scorer: object
+    """The training reward (`reward.scorer`)."""
+    reference: object | None
+    """A reference strategy (algorithms.reference) for the KL, or None when kl.beta = 0."""
+    critic: torch.nn.Module | None
+    """PPO's value model: a `ValueModel`, or a `ValueHead` on the policy's hidden states."""
+    train_prompts: list[str]
+    eval_prompts: list[str]
+    log: MetricsLog
+    gold: object | None = None
+    """An extra scorer for held-out replies (`rl.gold_scorer`)."""
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.of(self.cfg, self.algorithm)
+
+    @property
+    def critic_is_head(self) -> bool:
+        return self.critic is not None and self.cfg.rl.value_model == "head"
+
+
+@dataclass
+class Experience:
+    """One rollout batch ready for updates; every [N, T-1] tensor's column t belongs to token t+1."""
+
+    input_ids: torch.Tensor  # [N, T]
+    attention_mask: torch.Tensor  # [N, T]
+    response_mask: torch.Tensor  # [N, T]
+    mask: torch.Tensor  # [N, T-1] bool: reply tokens
+    old_logps: torch.Tensor  # [N, T-1] behaviour log-probs
+    advantages: torch.Tensor  # [N, T-1]
+    ref_logps: torch.Tensor | None = None  # [N, T-1]
+    old_values: torch.Tensor | None = None  # [N, T-1]
+    returns: torch.Tensor | None = None  # [N, T-1] value targets
+
+    def rows(self, index: torch.Tensor) -> Experience:
+        """The selected rows, cut to the columns any of them attends to (less padding per forward)."""
+        used = self.attention_mask[index].any(0).nonzero()
+        a, b = int(used.min()), int(used.max()) + 1  # token columns [a, b) → next-token columns [a, b − 1)
+        width = self.input_ids.shape[1]
+
+        def cut(v):
+            return None if v is None else v[index][:, a:b] if v.shape[1] == width else v[index][:, a:b - 1]
+
+        return replace(self, **{f.name: cut(getattr(self, f.name)) for f in fields(self)})
+
+
+class LoopControl:
+    """The loop's state beyond weights (checkpointed): β of the KL and the reinforce baseline."""
+
+    def __init__(self, cfg: Config):
+        self.kl = KLController(cfg.kl)
+        self.baseline = MovingBaseline(cfg.advantage.baseline_decay)
+
+    def state(self) -> dict:
+        return {"kl_beta": self.kl.beta, "baseline": self.baseline.value}
+
+    def load(self, state: dict) -> None:
+        self.kl.beta = state.get("kl_beta", self.kl.beta)
+        self.baseline.value = state.get("baseline")
+
+
+def steps_per_iteration(cfg: Config) -> int:
+    replies = cfg.rl.prompts_per_iteration * cfg.rl.k
+    return cfg.rl.update_epochs * math.ceil(replies / (cfg.train.batch_size * cfg.train.grad_accum))
+
+
+def train_online(r: OnlineRun, resume_from=None) -> dict:
+    """Run `rl.iterations` iterations; returns the last train and eval metrics."""
+    cfg, acc = r.cfg, r.accelerator
+    n_iter = cfg.rl.iterations
+    trainable = torch.nn.ModuleDict({"policy": r.policy} | ({"critic": r.critic} if r.critic is not None else {}))
+    optimizer = build_optimizer(trainable, cfg.optimizer)
+    scheduler = build_scheduler(optimizer, cfg.scheduler, n_iter * steps_per_iteration(cfg))
+    policy, optimizer = acc.prepare(r.policy, optimizer)
+    critic = acc.prepare(r.critic) if r.critic is not None else None
+    models = Models(policy, critic, optimizer, scheduler)
+    control, state = LoopControl(cfg), ckpt.LoopState()
+    if resume_from is not None:
+        state = ckpt.load_checkpoint(resume_from, policy, optimizer, scheduler, acc, extras=models.extras)
+        control.load(state.extra)
+        if acc.is_main_process:
+            r.log.truncate_after(state.step)
+    if state.step == 0:
+        evaluate(r, models, 0, control)
+    last: dict = {}
+    with GracefulStop() as stop, progress_bar(f"{r.algorithm.name} · {cfg.name}", n_iter, state.step,
+                                              enabled=cfg.logging.progress and acc.is_main_process) as bar:
+        while state.step < n_iter:
+            last = iteration(r, models, control, state.step)
+            state.step += 1
+            state.extra = control.state()
+            _after_iteration(r, models, control, state, last)
+            bar.update(state.step, reward=last["reward_mean"], **{"kl": last.get(f"kl_{r.settings.kl_estimator}", 0.0)})
+            if stop_requested(stop, acc):
+                folder = _save(r, models, state)
+                raise Interrupted(stop.signum, str(folder))
+    return _finish(r, models, control, state, last)
+
+
+@dataclass
+class Models:
+    policy: torch.nn.Module
+    critic: torch.nn.Module | None
+    optimizer: object
+    scheduler: object
+
+    @property
+    def extras(self) -> dict:
+        return {"critic": self.critic} if self.critic is not None else {}
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
+
+
+def iteration(r: OnlineRun, m: Models, control: LoopControl, it: int) -> dict:
+    """One rollout batch: sample, score, prepare advantages, update; returns the iteration's metrics."""
+    cfg, acc = r.cfg, r.accelerator
+    clock: dict[str, float] = {}
+    prompts = prompts_for_iteration(r.train_prompts, cfg.rl.prompts_per_iteration, it, cfg.seed,
+                                    acc.process_index, acc.num_processes)
+    with _timed(clock, "generation"):
+        roll = r.engine.generate(prompts, cfg.rl.k, seed=_seed(cfg.seed, it, acc.process_index))
+    with _timed(clock, "scoring"):
+        scores = r.scorer.score(sample_prompts(roll), roll.texts).to(roll.logps.device)
+    with _timed(clock, "logprobs"):
+        exp, metrics = experience(r, m, roll, scores, control)
+    with _timed(clock, "training"):
+        metrics |= update(r, m, exp, it, control.kl.beta)
+    if exp.ref_logps is not None:
+        control.kl.update(metrics[f"kl_{r.settings.kl_estimator}"], len(roll.texts) * acc.num_processes)
+    total = sum(clock.values())
+    metrics |= {f"time_{k}": v for k, v in clock.items()} | {f"time_frac_{k}": v / total for k, v in clock.items()}
+    metrics["samples_per_s"] = len(roll.texts) / max(total, 1e-9)
+    return _mean_over_processes(acc, metrics)
+
+
+@torch.no_grad()
+def experience(r: OnlineRun, m: Models, roll: Rollout, scores: torch.Tensor, control: LoopControl
+               ) -> tuple[Experience, dict]:
+    """Reference log-probs, values, KL-shaped rewards, advantages and returns of one rollout batch."""
+    s, adv_cfg = r.settings, r.cfg.advantage
+    mask = roll.response_mask[:, 1:].bool() & roll.attention_mask[:, 1:].bool()  # [N, T-1]
+    ref = _reference_logps(r, m, roll)
+    values = _old_values(r, m, roll, mask)
+    rewards = scores[:, None] * last_token(mask)  # [N, T-1]: the score lands on the final reply token
+    kl = {name: fn(roll.logps, ref) * mask for name, fn in KL_ESTIMATORS.items()} if ref is not None else {}
+    if kl and s.kl_mode == "in_reward":
+        rewards = rewards - control.kl.beta * kl[s.kl_estimator]
+    returns_seq = (rewards * mask).sum(-1)  # [N]
+    adv = ADVANTAGES[s.estimator](rewards, mask, k=roll.k, baseline=control.baseline.current(returns_seq),
+                                  values=values, gamma=adv_cfg.gamma, lam=adv_cfg.lam, eps=adv_cfg.eps)
+    returns = None
+    if values is not None:  # value targets: GAE's A + V, or rewards-to-go (λ = 1) under another estimator
+        returns = (adv if s.estimator == "gae" else gae(rewards, mask, values=values, gamma=adv_cfg.gamma, lam=1.0)) + values
+    if s.estimator == "reinforce":
+        control.baseline.update(returns_seq)  # after use: the baseline never sees the batch it is subtracted from
+    if s.whiten:
+        adv = whiten(adv, mask)
+    exp = Experience(roll.input_ids, roll.attention_mask, roll.response_mask, mask, roll.logps, adv, ref, values, returns)
+    metrics = sample_metrics(roll, scores, mask, kl) | {"return_mean": float(returns_seq.mean()),
+                                                        "kl_beta": control.kl.beta,
+                                                        "advantage_std": float(adv[mask].std()) if mask.sum() > 1 else 0.0}
+    if values is not None:
+        metrics["explained_variance"] = explained_variance(values[mask], returns[mask])
+    return exp, metrics
+
+
+def update(r: OnlineRun, m: Models, exp: Experience, it: int, beta: float) -> dict:
+    """`rl.update_epochs` passes of shuffled mini-batches; returns token-averaged loss metrics."""
+    cfg = r.cfg
+    n = exp.input_ids.shape[0]
+    window = cfg.train.batch_size * cfg.train.grad_accum
+    sums: dict[str, float] = {}
+    norms = []
+    for epoch in range(cfg.rl.update_epochs):
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(_seed(cfg.seed, it, epoch + 1)))
+        for start in range(0, n, window):
+            rows = order[start:start + window].to(exp.input_ids.device)
+            step_sums, norm = _optimizer_step(r, m, exp, rows, beta, it + 1)
+            norms.append(norm)
+            for k, v in step_sums.items():
+                sums[k] = sums.get(k, 0.0) + v
+    tokens = max(sums.pop("tokens"), 1.0)
+    out = {k: v / tokens for k, v in sums.items()}
+    return out | {"grad_norm": sum(norms) / len(norms), "lr": m.scheduler.get_last_lr()[0],
+                  "optimizer_steps": len(norms)}
+
+
+def _optimizer_step(r: OnlineRun, m: Models, exp: Experience, rows: torch.Tensor, beta: float, step: int
+                    ) -> tuple[dict, float]:
+    acc = r.accelerator
+    micro = rows.split(r.cfg.train.batch_size)
+    weight = max(1.0, float(exp.mask[rows].sum()))
+    sums: dict[str, float] = {}
+    for i, index in enumerate(micro):
+        with ExitStack() as stack:
+            if i < len(micro) - 1:
+                for model in (m.policy, m.critic):
+                    if model is not None:
+                        stack.enter_context(acc.no_sync(model))
+            stack.enter_context(acc.autocast())
+            loss, metrics = micro_loss(r, m, exp.rows(index), beta)
+        if not finite_everywhere(loss, acc):
+            raise TrainingDiverged(diverged_message(r.run.checkpoints, "non-finite loss", step))
+        acc.backward(loss / weight)
+        for k, v in (metrics | {"loss": loss.detach()}).items():
+            sums[k] = sums.get(k, 0.0) + float(v)
+    norm = acc.clip_grad_norm_(m.parameters(), r.cfg.train.max_grad_norm or float("inf"))
+    if not torch.isfinite(norm) and r.cfg.train.mixed_precision != "fp16":
+        raise TrainingDiverged(diverged_message(r.run.checkpoints, "non-finite gradient norm", step))
+    m.optimizer.step()
+    m.scheduler.step()
+    m.optimizer.zero_grad(set_to_none=True)
+    return sums, float(norm)
+
+
+def micro_loss(r: OnlineRun, m: Models, mb: Experience, beta: float) -> tuple[torch.Tensor, dict]:
+    """The algorithm's loss on one micro-batch, plus β·KL in the graph when `kl.mode=in_loss`."""
+    s = r.settings
+    st = token_stats(m.policy, mb.input_ids, mb.attention_mask, mb.response_mask, r.cfg.loss.chunk_tokens,
+                     value_head=m.critic if r.critic_is_head else None)
+    values = st.values
+    if m.critic is not None and values is None:
+        values = m.critic(mb.input_ids, mb.attention_mask)[:, :-1] * mb.mask  # [n, T-1]: V(s_t) for token t+1
+    loss, metrics = r.algorithm.loss(st.logps, values, mb)
+    if mb.ref_logps is not None and s.kl_mode == "in_loss":
+        kl = (KL_ESTIMATORS[s.kl_estimator](st.logps, mb.ref_logps) * mb.mask).sum()
+        loss = loss + beta * kl
+        metrics["kl_loss"] = kl.detach()
+    return loss, metrics | {"tokens": mb.mask.sum()}
+
+
+@torch.no_grad()
+def evaluate(r: OnlineRun, m: Models, step: int, control: LoopControl) -> dict:
+    """Held-out prompts × `rl.eval_k` replies (same prompts and seed every time): reward, gold reward, KL to the
+    reference on these samples, entropy, length, collapse. Samples go to samples/step-N.jsonl."""
+    cfg, acc = r.cfg, r.accelerator
+    prompts = r.eval_prompts[acc.process_index::acc.num_processes]
+    if not prompts:
+        return {}
+    roll = r.engine.generate(prompts, cfg.rl.eval_k, seed=cfg.seed + EVAL_SEED_OFFSET + acc.process_index)
+    flat = sample_prompts(roll)
+    scores = r.scorer.score(flat, roll.texts).to(roll.logps.device)
+    mask = roll.response_mask[:, 1:].bool() & roll.attention_mask[:, 1:].bool()
+    ref = _reference_logps(r, m, roll)
+    kl = {name: fn(roll.logps, ref) * mask for name, fn in KL_ESTIMATORS.items()} if ref is not None else {}
+    metrics = sample_metrics(roll, scores, mask, kl)
+    gold = r.gold.score(flat, roll.texts) if r.gold is not None else None
+    if gold is not None:
+        metrics |= {"gold_reward_mean": float(gold.mean()), "gold_reward_std": float(gold.std()) if len(gold) > 1 else 0.0}
+    metrics = _mean_over_processes(acc, metrics) | {"kl_beta": control.kl.beta}
+    if acc.is_main_process:
+        r.log.log(step, "eval", metrics)
+        rows = [{"prompt": p, "completion": c, "reward": float(sc)} | ({"gold": float(g)} if gold is not None else {})
+                for p, c, sc, g in zip(flat, roll.texts, scores, gold if gold is not None else scores, strict=True)]
+        (r.run.path / "samples").mkdir(exist_ok=True)
+        atomic_write_text(r.run.path / "samples" / f"step-{step}.jsonl", "".join(json.dumps(x) + "\n" for x in rows))
+    return metrics
+
+
+def sample_metrics(roll: Rollout, scores: torch.Tensor, mask: torch.Tensor, kl: dict[str, torch.Tensor]) -> dict:
+    """Reward mean/std, sequence KL under each estimator, per-token entropy, length, truncation and collapse."""
+    tokens = mask.sum().clamp(min=1)
+    out = {"reward_mean": float(scores.mean()), "reward_std": float(scores.std()) if len(scores) > 1 else 0.0,
+           "entropy": float((roll.entropy * mask).sum() / tokens),
+           "response_length": float(mask.sum(-1).float().mean()),
+           "truncated_fraction": float((~roll.finished).float().mean()),
+           "identical_fraction": identical_fraction(roll.texts, roll.k)}
+    return out | {f"kl_{name}": float(v.sum(-1).mean()) for name, v in kl.items()}
+
+
+def identical_fraction(texts: list[str], k: int) -> float:
+    """Collapse per prompt: (k − distinct replies) / (k − 1), averaged over prompts; 0 = all differ, 1 = all equal."""
+    if k < 2:
+        return 0.0
+    groups = [texts[i:i + k] for i in range(0, len(texts), k)]
+    return sum((k - len(set(g))) / (k - 1) for g in groups) / max(len(groups), 1)
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
+    """1 − Var(returns − values) / Var(returns): 1 for a perfect critic, 0 for a constant one."""
+    var = returns.var() if returns.numel() > 1 else returns.new_zeros(())
+    return float(1 - (returns - values).var() / var) if var > 0 else 0.0
+
+
+def last_token(mask: torch.Tensor) -> torch.Tensor:
+    """[N, T-1] bool: the last True of each row of `mask`."""
+    after = mask.long().flip(-1).cumsum(-1).flip(-1)  # True positions at or after each column
+    return mask & (after == 1)
+
+
+def sample_prompts(roll: Rollout) -> list[str]:
+    return [p for p in roll.prompts for _ in range(roll.k)]
+
+
+def prompts_for_iteration(prompts: list[str], per_process: int, it: int, seed: int, rank: int, world: int) -> list[str]:
+    """This process's prompts of iteration `it`: consecutive slices of seeded permutations of the prompt set,
+    one permutation per pass, so every prompt is used once before any is repeated."""
+    n = len(prompts)
+    start = (it * world + rank) * per_process
+    return [prompts[int(_permutation(n, seed, i // n)[i % n])] for i in range(start, start + per_process)]
+
+
+@lru_cache(maxsize=4)
+def _permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(_seed(seed, epoch, 0)))
+
+
+def _reference_logps(r: OnlineRun, m: Models, roll: Rollout) -> torch.Tensor | None:
+    if r.reference is None:
+        return None
+    chunk, out = r.cfg.generation.batch_size, []
+    for s in range(0, roll.input_ids.shape[0], chunk):
+        rows = slice(s, s + chunk)
+        out.append(r.reference.token_logps(m.policy, roll.input_ids[rows], roll.attention_mask[rows],
+                                           roll.response_mask[rows], r.cfg.loss.chunk_tokens))
+    return torch.cat(out)
+
+
+def _old_values(r: OnlineRun, m: Models, roll: Rollout, mask: torch.Tensor) -> torch.Tensor | None:
+    if m.critic is None:
+        return None
+    chunk, out = r.cfg.generation.batch_size, []
+    with _eval_mode(m.policy, m.critic):
+        for s in range(0, roll.input_ids.shape[0], chunk):
+            ids, attn = roll.input_ids[s:s + chunk], roll.attention_mask[s:s + chunk]
+            if r.critic_is_head:
+                out.append(token_stats(m.policy, ids, attn, roll.response_mask[s:s + chunk], r.cfg.loss.chunk_tokens,
+                                       value_head=m.critic).values)
+            else:
+                out.append(m.critic(ids, attn)[:, :-1])
+    return torch.cat(out) * mask
+
+
+@contextmanager
+def _eval_mode(*models):
+    modes = [model.training for model in models]
+    for model in models:
+        model.eval()
+    try:
+        yield
+    finally:
+        for model, mode in zip(models, modes, strict=True):
+            model.train(mode)
+
+
+@contextmanager
+def _timed(clock: dict, name: str):
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        clock[name] = clock.get(name, 0.0) + time.perf_counter() - t0
+
+
+def _seed(seed: int, a: int, b: int) -> int:
+    return ((seed * 1_000_003 + a) * 10_007 + b) % (2**63 - 1)
+
+
+def _mean_over_processes(acc, metrics: dict) -> dict:
+    if acc.num_processes == 1:
+        return metrics
+    names = sorted(metrics)
+    values = acc.reduce(torch.tensor([float(metrics[k]) for k in names], dtype=torch.float64, device=acc.device),
+                        reduction="mean")
+    return dict(zip(names, values.tolist(), strict=True))
+
+
+def _after_iteration(r: OnlineRun, m: Models, control: LoopControl, state, last: dict) -> None:
+    cfg, acc = r.cfg.train, r.accelerator
+    if state.step == 1 and acc.is_main_process:
+        r.log.log(state.step, "memory", memory_report(acc.unwrap_model(m.policy), m.optimizer))
+    if state.step % cfg.log_every == 0 and acc.is_main_process:
+        r.log.log(state.step, "train", last)
+    if cfg.eval_every and state.step % cfg.eval_every == 0 and state.step < r.cfg.rl.iterations:
+        evaluate(r, m, state.step, control)
+    if cfg.save_every and state.step % cfg.save_every == 0 and state.step < r.cfg.rl.iterations:
+        _save(r, m, state)
+
+
+def _save(r: OnlineRun, m: Models, state):
+    folder = r.run.checkpoints / f"step-{state.step}"
+    ckpt.save_checkpoint(folder, m.policy, m.optimizer, m.scheduler, state, r.accelerator, extras=m.extras)
+    if r.accelerator.is_main_process:
+        ckpt.prune_checkpoints(r.run.checkpoints, r.cfg.train.keep_checkpoints)
+        r.run.record_wall_time(last_checkpoint=folder.name)
+    return folder
+
+
+def _finish(r: OnlineRun, m: Models, control: LoopControl, state, last: dict) -> dict:
+    """Final log, eval and checkpoint (the periodic ones skip the last iteration to avoid doubles)."""
+    if last and state.step % r.cfg.train.log_every and r.accelerator.is_main_process:
+        r.log.log(state.step, "train", last)
+    final_eval = evaluate(r, m, state.step, control)
+    latest = ckpt.latest_checkpoint(r.run.checkpoints)
+    if latest is None or latest.name != f"step-{state.step}":
+        _save(r, m, state)
+    return {"train": last, "eval": final_eval, "steps": state.step, "model": m.policy, "critic": m.critic}
+
+
