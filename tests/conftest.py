@@ -35,3 +35,21 @@ def run_cli(*args: str, cwd: Path | None = None, check: bool = True, env: dict |
     if check and proc.returncode != 0:
         raise AssertionError(f"alignlab {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def invoke_cli(*args: str):
+    """The CLI in-process (same entry point as the shell, without a Python start-up per run)."""
+    from typer.testing import CliRunner
+
+    from alignlab.cli.main import app
+
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def metric_rows(run_dir: Path, split: str) -> list[dict]:
+    import json
+
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in rows if r["split"] == split]

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from tests.conftest import MICRO, run_cli
-from typer.testing import CliRunner
+from tests.conftest import MICRO, invoke_cli, metric_rows, run_cli
 
-from alignlab.cli.main import app
 from alignlab.losses.preference import PREFERENCE_LOSSES
 
 DPO_FAST = ["-c", "dpo/reviews-tiny", f"model.name_or_path={MICRO}", "data.dataset=builtin:reviews-prefs",
@@ -20,16 +17,7 @@ DPO_FAST = ["-c", "dpo/reviews-tiny", f"model.name_or_path={MICRO}", "data.datas
             "model.device=cpu", "logging.progress=false", "logging.report_to=[]"]
 
 
-def _rows(run_dir, split):
-    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [r for r in rows if r["split"] == split]
-
-
-def _cli(*args):
-    """The CLI in-process (same entry point as the shell, without a Python start-up per run)."""
-    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result
+_rows, _cli = metric_rows, invoke_cli
 
 
 @pytest.mark.parametrize("loss", sorted(PREFERENCE_LOSSES))

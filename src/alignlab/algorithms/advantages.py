@@ -81,6 +81,6 @@ class MovingBaseline:
     def current(self, returns: torch.Tensor) -> float:
         return float(returns.mean()) if self.value is None else self.value
 
-    def update(self, returns: torch.Tensor) -> None:
-        mean = float(returns.mean())
+    def update(self, mean: float) -> None:
+        """Fold in an iteration's mean return (over all processes)."""
         self.value = mean if self.value is None else self.decay * self.value + (1 - self.decay) * mean

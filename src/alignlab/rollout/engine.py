@@ -47,7 +47,12 @@ class Rollout:
 
 
 class RolloutEngine(Protocol):
+    """What the online loop needs from a sampler. An engine with its own copy of the weights (e.g. vLLM) loads
+    the policy's new weights in `update_weights`, which the loop calls after every update."""
+
     def generate(self, prompts: list[str], k: int, seed: int) -> Rollout: ...
+
+    def update_weights(self, model) -> None: ...
 
 
 class HFRolloutEngine:
@@ -56,6 +61,9 @@ class HFRolloutEngine:
             raise ValueError("generation.do_sample=false: RL rollouts must sample, or the k samples of a prompt "
                              "are identical and group advantages are all 0")
         self.model, self.tok, self.cfg, self.chat, self.chunk = model, tokenizer, cfg, chat, chunk_tokens
+
+    def update_weights(self, model) -> None:
+        """Nothing to do: this engine samples from the training model itself."""
 
     @torch.no_grad()
     def generate(self, prompts: list[str], k: int, seed: int) -> Rollout:

@@ -210,12 +210,16 @@ def iteration(r: OnlineRun, m: Models, control: LoopControl, it: int) -> dict:
         exp, metrics = experience(r, m, roll, scores, control)
     with _timed(clock, "training"):
         metrics |= update(r, m, exp, it, control.kl.beta)
-    if exp.ref_logps is not None:
-        control.kl.update(metrics[f"kl_{r.settings.kl_estimator}"], len(roll.texts) * acc.num_processes)
+        r.engine.update_weights(acc.unwrap_model(m.policy))
     total = sum(clock.values())
     metrics |= {f"time_{k}": v for k, v in clock.items()} | {f"time_frac_{k}": v / total for k, v in clock.items()}
     metrics["samples_per_s"] = len(roll.texts) / max(total, 1e-9)
-    return _mean_over_processes(acc, metrics)
+    metrics = _mean_over_processes(acc, metrics)  # every process moves β and the baseline by the same global numbers
+    if exp.ref_logps is not None:
+        control.kl.update(metrics[f"kl_{r.settings.kl_estimator}"], len(roll.texts) * acc.num_processes)
+    if r.settings.estimator == "reinforce":
+        control.baseline.update(metrics["return_mean"])  # after use: a baseline never sees the batch it is subtracted from
+    return metrics
 
 
 @torch.no_grad()
@@ -236,8 +240,6 @@ def experience(r: OnlineRun, m: Models, roll: Rollout, scores: torch.Tensor, con
     returns = None
     if values is not None:  # value targets: GAE's A + V, or rewards-to-go (λ = 1) under another estimator
         returns = (adv if s.estimator == "gae" else gae(rewards, mask, values=values, gamma=adv_cfg.gamma, lam=1.0)) + values
-    if s.estimator == "reinforce":
-        control.baseline.update(returns_seq)  # after use: the baseline never sees the batch it is subtracted from
     if s.whiten:
         adv = whiten(adv, mask)
     exp = Experience(roll.input_ids, roll.attention_mask, roll.response_mask, mask, roll.logps, adv, ref, values, returns)
