@@ -72,6 +72,14 @@ def test_kl_in_the_loss_is_logged_and_named(alignlab_home, tmp_path):
         "kl_estimator": "k2", "kl_mode": "in_loss", "estimator": "rloo"}
 
 
+def test_lora_policy_uses_its_adapters_off_as_the_reference(alignlab_home, tmp_path):
+    run_dir = tmp_path / "lora"
+    invoke_cli("train", "grpo", "-c", "grpo/reviews-tiny", *ONLINE_FAST, "lora.r=4", f"run_dir={run_dir}")
+    assert json.loads((run_dir / "manifest.json").read_text())["online"]["reference"] == "AdapterOff"
+    assert (run_dir / "final" / "adapter_model.safetensors").exists()
+    assert abs(metric_rows(run_dir, "eval")[0]["kl_k3"]) < 1e-5
+
+
 VOLATILE = ("time", "samples_per_s")
 
 

@@ -49,3 +49,22 @@ def test_two_processes_split_the_reference_precompute(alignlab_home, tmp_path):
         for k in ("chosen", "rejected"):
             assert torch.allclose(va[k], vb[k], atol=1e-4)
     assert (tmp_path / "ddp" / "final" / "model.safetensors").exists()
+
+
+def test_two_processes_run_the_online_loop_with_a_critic(alignlab_home, tmp_path):
+    """PPO in 2 processes: each samples its share of prompts; policy and critic are DDP-wrapped."""
+    from tests.smoke.test_cli_online import ONLINE_FAST
+
+    run_dir = tmp_path / "ppo-ddp"
+    launcher = Path(sys.executable).parent / "accelerate"
+    cmd = [str(launcher), "launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "-m", "alignlab", "train", "ppo", "-c", "ppo/reviews-tiny", *ONLINE_FAST,
+           f"run_dir={run_dir}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=os.environ | {"MASTER_PORT": "29535"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = json.loads((run_dir / "checkpoints" / "step-2" / "state.json").read_text())
+    assert state["world_size"] == 2 and (run_dir / "checkpoints" / "step-2" / "critic.safetensors").exists()
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in rows if r["split"] == "train"]
+    assert len(train) == 2 and all(math.isfinite(r["value_loss"]) and math.isfinite(r["kl_k1"]) for r in train)
+    assert (run_dir / "final" / "value" / "value_head.safetensors").exists()

@@ -7,7 +7,6 @@ the graph (`kl.mode=in_loss`), so the reward itself is not KL-shaped. No value m
 
 from __future__ import annotations
 
-from alignlab.config import ConfigError
 from alignlab.config.schema import RLConfig
 from alignlab.losses.policy_gradient import ppo_clip_loss
 
@@ -17,9 +16,7 @@ class GRPO:
     estimator, kl_estimator, kl_mode, whiten, needs_value = "grpo", "k3", "in_loss", False, False
 
     def __init__(self, cfg: RLConfig):
-        if cfg.k < 2:
-            raise ConfigError("rl.k: GRPO normalises over a group of replies per prompt; it needs k >= 2")
-        self.cfg = cfg
+        self.cfg = cfg  # rl.k >= 2 is checked with the config (pipelines.online)
 
     def loss(self, logps, values, mb):
         # logps, mb.*: [n, T-1]

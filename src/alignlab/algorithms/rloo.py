@@ -9,7 +9,6 @@ and KL rose to 124). `kl.mode=in_loss` keeps it in the graph instead.
 from __future__ import annotations
 
 from alignlab.algorithms.reinforce import score_function_loss
-from alignlab.config import ConfigError
 from alignlab.config.schema import RLConfig
 
 
@@ -18,8 +17,6 @@ class RLOO:
     estimator, kl_estimator, kl_mode, whiten, needs_value = "rloo", "k1", "in_reward", False, False
 
     def __init__(self, cfg: RLConfig):
-        if cfg.k < 2:
-            raise ConfigError("rl.k: RLOO needs at least 2 samples per prompt (study B used k=10)")
-        self.cfg = cfg
+        self.cfg = cfg  # rl.k >= 2 is checked with the config (pipelines.online)
 
     loss = staticmethod(score_function_loss)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from alignlab.algorithms.reference import (
@@ -16,6 +17,7 @@ from alignlab.config.schema import ModelConfig
 from alignlab.models.builtin import is_builtin
 from alignlab.models.loading import adapter_base, four_bit_config, load_model, load_tokenizer, model_source
 from alignlab.models.lora import apply_lora, parameter_counts
+from alignlab.runs.atomic import atomic_dir
 from alignlab.runs.rundir import RunDir, create_run, new_run_name, open_run
 from alignlab.training.progress import console
 
@@ -116,3 +118,39 @@ def reference_strategy(cfg: Config, model):
         model.load_adapter(adapter, adapter_name=REFERENCE_ADAPTER, is_trainable=False)
         return NamedAdapter(REFERENCE_ADAPTER)
     return AdapterOff() if cfg.lora.enabled else PolicyAtStart()
+
+
+def start_trackers(cfg: Config, acc, path: Path) -> None:
+    if cfg.logging.report_to:
+        acc.init_trackers("alignlab", init_kwargs={"wandb": {"name": path.name}, "mlflow": {"run_name": path.name}})
+
+
+@contextmanager
+def status_on_error(acc, run):
+    """A run that stops with an exception is marked `interrupted` (signal) or `failed` before it propagates."""
+    from alignlab.training.signals import Interrupted
+
+    try:
+        yield
+    except Interrupted:
+        close_run(acc, run, "interrupted")
+        raise
+    except Exception:
+        close_run(acc, run, "failed")
+        raise
+
+
+def save_final(acc, model, tokenizer, run, extras) -> None:
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        with atomic_dir(run.final) as tmp:
+            acc.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            extras(Path(tmp))
+    acc.wait_for_everyone()
+
+
+def close_run(acc, run, status: str) -> None:
+    if acc.is_main_process:
+        run.finish(status)
+    acc.end_training()

@@ -18,16 +18,18 @@ from alignlab.data.sft import fingerprint
 from alignlab.pipelines.common import (
     agreed_run_path,
     check_environment,
+    close_run,
     load_policy,
     make_accelerator,
     open_run_dir,
+    save_final,
+    start_trackers,
+    status_on_error,
 )
-from alignlab.runs.atomic import atomic_dir
 from alignlab.runs.metrics import MetricsLog
 from alignlab.training import checkpoint as ckpt
 from alignlab.training.offline import OfflineRun, train_offline
 from alignlab.training.progress import console
-from alignlab.training.signals import Interrupted
 
 
 @dataclass
@@ -69,34 +71,11 @@ def run_offline(cfg: Config, method: OfflineMethod, command: str = "", resume: P
             log.log(0, "data", {f"train_{k}": v for k, v in stats["train"].items()}
                     | {f"eval_{k}": v for k, v in (stats.get("eval") or {}).items()})
             run.update_manifest(data_fingerprint=fingerprint(train), data=stats)
-    if cfg.logging.report_to:
-        acc.init_trackers("alignlab", init_kwargs={"wandb": {"name": path.name}, "mlflow": {"run_name": path.name}})
+    start_trackers(cfg, acc, path)
     loop = OfflineRun(cfg, run, acc, model, tokenizer, method.algorithm, train, held, log)
-    try:
+    with status_on_error(acc, run):
         method.before_training(model, tokenizer, train, held, acc, log)
         result = train_offline(loop, resume_from=start)
-    except Interrupted:
-        close_run(acc, run, "interrupted")
-        raise
-    except Exception:
-        close_run(acc, run, "failed")
-        raise
     save_final(acc, result.pop("model"), tokenizer, run, lambda folder: method.save_extras(folder, cfg, tokenizer))
     close_run(acc, run, "completed")
     return {"run_dir": str(path), "is_main_process": acc.is_main_process, **result}
-
-
-def save_final(acc, model, tokenizer, run, extras) -> None:
-    acc.wait_for_everyone()
-    if acc.is_main_process:
-        with atomic_dir(run.final) as tmp:
-            acc.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
-            tokenizer.save_pretrained(tmp)
-            extras(Path(tmp))
-    acc.wait_for_everyone()
-
-
-def close_run(acc, run, status: str) -> None:
-    if acc.is_main_process:
-        run.finish(status)
-    acc.end_training()

@@ -22,20 +22,22 @@ from alignlab.models.value import ValueHead, ValueModel, hidden_size
 from alignlab.pipelines.common import (
     agreed_run_path,
     check_environment,
+    close_run,
     load_policy,
     make_accelerator,
     open_run_dir,
     reference_strategy,
     resolve_model,
+    save_final,
+    start_trackers,
+    status_on_error,
 )
-from alignlab.pipelines.offline import close_run, save_final
 from alignlab.rewards import build_scorer
 from alignlab.rollout import HFRolloutEngine
 from alignlab.runs.metrics import MetricsLog
 from alignlab.training import checkpoint as ckpt
 from alignlab.training.online import OnlineRun, Settings, steps_per_iteration, train_online
 from alignlab.training.progress import console
-from alignlab.training.signals import Interrupted
 
 
 def check_online_config(cfg: Config, name: str) -> None:
@@ -108,21 +110,15 @@ def run_online(cfg: Config, name: str, command: str = "", resume: Path | None = 
         _announce(cfg, name, settings, len(train_prompts), len(eval_prompts), reference)
         if start is None:
             run.update_manifest(online={"algorithm": name, **settings.__dict__, "train_prompts": len(train_prompts),
+                                        "reference": type(reference).__name__ if reference is not None else None,
                                         "eval_prompts": len(eval_prompts),
                                         "optimizer_steps_per_iteration": steps_per_iteration(cfg)})
-    if cfg.logging.report_to:
-        acc.init_trackers("alignlab", init_kwargs={"wandb": {"name": path.name}, "mlflow": {"run_name": path.name}})
+    start_trackers(cfg, acc, path)
     engine = HFRolloutEngine(policy, tokenizer, cfg.generation, chat=cfg.rl.chat, chunk_tokens=cfg.loss.chunk_tokens)
     loop = OnlineRun(cfg, run, acc, policy, tokenizer, algorithm, engine, scorer, reference, critic,
                      train_prompts, eval_prompts, log, gold)
-    try:
+    with status_on_error(acc, run):
         result = train_online(loop, resume_from=start)
-    except Interrupted:
-        close_run(acc, run, "interrupted")
-        raise
-    except Exception:
-        close_run(acc, run, "failed")
-        raise
     trained_critic = result.pop("critic")
 
     def save_critic(folder: Path) -> None:
