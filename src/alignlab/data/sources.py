@@ -68,7 +68,8 @@ def load_prompts(cfg: DataConfig, split: str) -> list[str]:
     else:
         splits = _load_external(cfg)
         if split not in splits:
-            raise DataError(f"dataset '{cfg.dataset}' has no split '{split}' (pairs.splits); it has: {', '.join(splits)}")
+            raise DataError(f"dataset '{cfg.dataset}' has no split '{split}' (data.train_split, data.eval_split or "
+                            f"pairs.splits); it has: {', '.join(splits)}")
         rows = splits[split]
     if cfg.prompt_field not in rows.column_names:
         raise DataError(f"dataset '{cfg.dataset}' split '{split}' has no field '{cfg.prompt_field}' "

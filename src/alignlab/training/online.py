@@ -143,6 +143,23 @@ class LoopControl:
         self.baseline.value = state.get("baseline")
 
 
+@dataclass
+class Models:
+    """The prepared (possibly DDP-wrapped) policy and critic, with the one optimizer and schedule of both."""
+
+    policy: torch.nn.Module
+    critic: torch.nn.Module | None
+    optimizer: object
+    scheduler: object
+
+    @property
+    def extras(self) -> dict:
+        return {"critic": self.critic} if self.critic is not None else {}
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
+
+
 def steps_per_iteration(cfg: Config) -> int:
     replies = cfg.rl.prompts_per_iteration * cfg.rl.k
     return cfg.rl.update_epochs * math.ceil(replies / (cfg.train.batch_size * cfg.train.grad_accum))
@@ -174,26 +191,11 @@ def train_online(r: OnlineRun, resume_from=None) -> dict:
             state.step += 1
             state.extra = control.state()
             _after_iteration(r, models, control, state, last)
-            bar.update(state.step, reward=last["reward_mean"], **{"kl": last.get(f"kl_{r.settings.kl_estimator}", 0.0)})
+            bar.update(state.step, reward=last["reward_mean"], kl=last.get(f"kl_{r.settings.kl_estimator}", 0.0))
             if stop_requested(stop, acc):
                 folder = _save(r, models, state)
                 raise Interrupted(stop.signum, str(folder))
     return _finish(r, models, control, state, last)
-
-
-@dataclass
-class Models:
-    policy: torch.nn.Module
-    critic: torch.nn.Module | None
-    optimizer: object
-    scheduler: object
-
-    @property
-    def extras(self) -> dict:
-        return {"critic": self.critic} if self.critic is not None else {}
-
-    def parameters(self) -> list[torch.nn.Parameter]:
-        return [p for group in self.optimizer.param_groups for p in group["params"]]
 
 
 def iteration(r: OnlineRun, m: Models, control: LoopControl, it: int) -> dict:
