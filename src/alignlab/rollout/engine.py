@@ -45,6 +45,11 @@ class Rollout:
     def lengths(self) -> torch.Tensor:
         return self.response_mask.sum(-1)  # [N]
 
+    @property
+    def token_mask(self) -> torch.Tensor:
+        """[N, T-1] bool, aligned with `logps`: column t is True where token t+1 is a reply token."""
+        return self.response_mask[:, 1:].bool() & self.attention_mask[:, 1:].bool()
+
 
 class RolloutEngine(Protocol):
     """What the online loop needs from a sampler. An engine with its own copy of the weights (e.g. vLLM) loads

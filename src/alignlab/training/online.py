@@ -31,6 +31,7 @@ import torch
 from alignlab.algorithms.advantages import ADVANTAGES, MovingBaseline, gae, whiten
 from alignlab.algorithms.kl_control import KLController
 from alignlab.algorithms.logprobs import token_stats
+from alignlab.algorithms.reference import frozen_eval
 from alignlab.config import Config
 from alignlab.losses.kl import KL_ESTIMATORS
 from alignlab.rollout import Rollout
@@ -229,11 +230,11 @@ def experience(r: OnlineRun, m: Models, roll: Rollout, scores: torch.Tensor, con
                ) -> tuple[Experience, dict]:
     """Reference log-probs, values, KL-shaped rewards, advantages and returns of one rollout batch."""
     s, adv_cfg = r.settings, r.cfg.advantage
-    mask = roll.response_mask[:, 1:].bool() & roll.attention_mask[:, 1:].bool()  # [N, T-1]
+    mask = roll.token_mask  # [N, T-1]
     ref = _reference_logps(r, m, roll)
     values = _old_values(r, m, roll, mask)
     rewards = scores[:, None] * last_token(mask)  # [N, T-1]: the score lands on the final reply token
-    kl = {name: fn(roll.logps, ref) * mask for name, fn in KL_ESTIMATORS.items()} if ref is not None else {}
+    kl = kl_per_token(roll, ref)
     if kl and s.kl_mode == "in_reward":
         rewards = rewards - control.kl.beta * kl[s.kl_estimator]
     returns_seq = (rewards * mask).sum(-1)  # [N]
@@ -329,10 +330,8 @@ def evaluate(r: OnlineRun, m: Models, step: int, control: LoopControl) -> dict:
     roll = r.engine.generate(prompts, cfg.rl.eval_k, seed=cfg.seed + EVAL_SEED_OFFSET + acc.process_index)
     flat = sample_prompts(roll)
     scores = r.scorer.score(flat, roll.texts).to(roll.logps.device)
-    mask = roll.response_mask[:, 1:].bool() & roll.attention_mask[:, 1:].bool()
-    ref = _reference_logps(r, m, roll)
-    kl = {name: fn(roll.logps, ref) * mask for name, fn in KL_ESTIMATORS.items()} if ref is not None else {}
-    metrics = sample_metrics(roll, scores, mask, kl)
+    kl = kl_per_token(roll, _reference_logps(r, m, roll))
+    metrics = sample_metrics(roll, scores, roll.token_mask, kl)
     gold = r.gold.score(flat, roll.texts) if r.gold is not None else None
     if gold is not None:
         metrics |= {"gold_reward_mean": float(gold.mean()), "gold_reward_std": float(gold.std()) if len(gold) > 1 else 0.0}
@@ -355,6 +354,13 @@ def sample_metrics(roll: Rollout, scores: torch.Tensor, mask: torch.Tensor, kl: 
            "truncated_fraction": float((~roll.finished).float().mean()),
            "identical_fraction": identical_fraction(roll.texts, roll.k)}
     return out | {f"kl_{name}": float(v.sum(-1).mean()) for name, v in kl.items()}
+
+
+def kl_per_token(roll: Rollout, ref: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """{estimator: [N, T-1] KL on the rollout's own reply tokens}; empty without a reference."""
+    if ref is None:
+        return {}
+    return {name: fn(roll.logps, ref) * roll.token_mask for name, fn in KL_ESTIMATORS.items()}
 
 
 def identical_fraction(texts: list[str], k: int) -> float:
@@ -409,7 +415,7 @@ def _old_values(r: OnlineRun, m: Models, roll: Rollout, mask: torch.Tensor) -> t
     if m.critic is None:
         return None
     chunk, out = r.cfg.generation.batch_size, []
-    with _eval_mode(m.policy, m.critic):
+    with frozen_eval(m.policy), frozen_eval(m.critic):
         for s in range(0, roll.input_ids.shape[0], chunk):
             ids, attn = roll.input_ids[s:s + chunk], roll.attention_mask[s:s + chunk]
             if r.critic_is_head:
@@ -418,18 +424,6 @@ def _old_values(r: OnlineRun, m: Models, roll: Rollout, mask: torch.Tensor) -> t
             else:
                 out.append(m.critic(ids, attn)[:, :-1])
     return torch.cat(out) * mask
-
-
-@contextmanager
-def _eval_mode(*models):
-    modes = [model.training for model in models]
-    for model in models:
-        model.eval()
-    try:
-        yield
-    finally:
-        for model, mode in zip(models, modes, strict=True):
-            model.train(mode)
 
 
 @contextmanager
