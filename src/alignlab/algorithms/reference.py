@@ -5,12 +5,15 @@
 - `NamedAdapter` (adapter + ref.adapter, study D): a frozen second adapter on the same base (e.g. the SFT
   adapter loaded twice), switched in for the reference pass.
 - `PolicyAtStart`: the policy itself before its first update; only used to precompute (ref.mode=precomputed).
+- `EMAAnchor` (ema, WARP): a copy of the policy that follows it, anchor ← (1−μ)·anchor + μ·θ, after every
+  optimizer step (`policy_updated`, called by the online loop; study B's anchor never moved).
 Every strategy runs in eval mode (no dropout) without gradients, and `tensors()` yields exactly the weights
 that define the reference, under names that do not depend on LoRA wrapping: the cache key of precomputed runs.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +21,7 @@ from contextlib import contextmanager
 import torch
 
 from alignlab.algorithms.logprobs import sequence_logps, token_logps, unwrap
+from alignlab.models.merge import ema_update_
 
 REFERENCE_ADAPTER = "reference"
 ADAPTER_MARKERS = ("lora_", "modules_to_save.", "lora_magnitude_vector")
@@ -68,6 +72,9 @@ class _Reference:
         """Per-token log-probs [N, T-1] of the given (policy-sampled) tokens, 0 outside `loss_mask`."""
         with self.running(policy) as model:
             return token_logps(model, input_ids, attention_mask, loss_mask, chunk)[0]
+
+    def policy_updated(self, policy) -> None:
+        """Called after every optimizer step; fixed references ignore it."""
 
 
 class FrozenCopy(_Reference):
@@ -129,6 +136,48 @@ class PolicyAtStart(_Reference):
 
     def tensors(self, policy):
         return _base_tensors(policy)
+
+
+class EMAAnchor(_Reference):
+    """A frozen copy of the policy taken at the start, moved after every optimizer step by
+    anchor ← (1−μ)·anchor + μ·θ (WARP §3.1, μ = 0.01). Only the policy's trainable tensors are averaged (the
+    others are equal in both by construction), so under LoRA only the adapters move, and the copy is of the
+    unwrapped model: DDP replicas are identical after a step, so every process moves its anchor the same way."""
+
+    name = "ema"
+
+    def __init__(self, policy: torch.nn.Module, mu: float):
+        self.mu = mu
+        self.model = copy.deepcopy(unwrap(policy)).eval().requires_grad_(False)
+        self.moving = [n for n, p in unwrap(policy).named_parameters() if p.requires_grad]
+
+    @contextmanager
+    def running(self, policy):
+        with frozen_eval(self.model):
+            yield self.model
+
+    def anchor_tensors(self) -> dict[str, torch.Tensor]:
+        """The moving tensors of the anchor (live views)."""
+        params = dict(self.model.named_parameters())
+        return {n: params[n].data for n in self.moving}
+
+    def policy_updated(self, policy) -> None:
+        live = dict(unwrap(policy).named_parameters())
+        ema_update_(self.anchor_tensors(), {n: live[n] for n in self.moving}, self.mu)
+
+    def checkpoint_state(self) -> dict[str, torch.Tensor]:
+        return {n: t.detach().cpu().contiguous() for n, t in self.anchor_tensors().items()}
+
+    def load_checkpoint_state(self, state: dict[str, torch.Tensor]) -> None:
+        tensors = self.anchor_tensors()
+        if set(state) != set(tensors):
+            raise ValueError(f"EMA anchor checkpoint does not match the policy: {sorted(set(state) ^ set(tensors))[:3]}")
+        with torch.no_grad():
+            for n, t in tensors.items():
+                t.copy_(state[n])
+
+    def tensors(self, policy):
+        return self.model.state_dict().items()
 
 
 def weights_fingerprint(named: Iterator[tuple[str, torch.Tensor]]) -> str:

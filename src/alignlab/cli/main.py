@@ -4,6 +4,8 @@
     alignlab train rm -c CONFIG [key=value ...] [--resume [RUN_DIR]]
     alignlab train dpo -c CONFIG [key=value ...] [--resume [RUN_DIR]]
     alignlab train reinforce|rloo|ppo|grpo -c CONFIG [key=value ...] [--resume [RUN_DIR]]
+    alignlab train warp -c CONFIG [key=value ...] [--resume [RUN_DIR]]
+    alignlab merge MODEL ... --method linear|task_arithmetic|slerp|liti [--base INIT] --out DIR
     alignlab pairs -c CONFIG [key=value ...] [--resume [RUN_DIR]]
     alignlab base build [--name builtin:reviews-tiny] [--force]
     alignlab generate -m MODEL [-p PROMPT ...] [key=value ...]
@@ -134,6 +136,58 @@ def _online_verb(name: str):
 
 for _name in ONLINE_VERBS:
     _online_verb(_name)
+
+
+@train_app.command("warp")
+@friendly_errors
+def train_warp(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT):
+    """WARP: warp.iterations rounds of warp.runs RL runs (EMA anchor), merged by SLERP, then LITI; evaluated."""
+    from rich.table import Table
+
+    from alignlab.pipelines.warp import run_warp
+    from alignlab.report.warp import SHOWN
+
+    result = _run(run_warp, config, overrides, resume)
+    if not result.get("is_main_process", True):
+        return
+    report = result["report"]
+    table = Table(title="WARP: held-out reward and KL to the starting model")
+    for header in ["model", *(name for _, name, _ in SHOWN)]:
+        table.add_column(header, justify="left" if header == "model" else "right", no_wrap=header == "model")
+    for row in report.rows():
+        table.add_row(*row)
+    console.print(table)
+    for i, r in report.summary()["rounds"].items():
+        console.print(f"round {i}: runs' mean reward {r['runs_reward_mean']:+.4f} (KL {r['runs_kl_mean']:.3f}); "
+                      f"SLERP {r['slerp_reward']:+.4f} (KL {r['slerp_kl']:.3f}); LITI {r.get('liti_reward', 0):+.4f} "
+                      f"(KL {r.get('liti_kl', 0):.3f})")
+    console.print(f"[bold]run directory:[/bold] {result['run_dir']}  (final/, warp.json, reward_kl.png)")
+
+
+@app.command("merge")
+@friendly_errors
+def merge_cmd(models: list[str] = typer.Argument(..., help="Models to merge: folders, run directories, adapters, "
+                                                 "builtin:NAME."),
+              method: str = typer.Option("slerp", "--method", help="linear | task_arithmetic | slerp | liti."),
+              base: str = typer.Option(None, "--base", help="The common init (task-vector methods: "
+                                       "task_arithmetic, slerp, liti)."),
+              weights: str = typer.Option(None, "--weights", help="Comma-separated weights (linear, "
+                                          "task_arithmetic); default 1/M each."),
+              lam: float = typer.Option(0.5, "--lam", help="SLERP lambda (weight of the second model)."),
+              eta: float = typer.Option(0.5, "--eta", help="LITI eta: (1 - eta) x base + eta x model."),
+              out: Path = typer.Option(..., "--out", "-o", help="New folder for the merged save_pretrained model.")):
+    """Merge saved models into one save_pretrained folder (LoRA adapters are merged into their base first)."""
+    from alignlab.config import ConfigError
+    from alignlab.pipelines.merge import merge_models
+
+    try:
+        w = [float(x) for x in weights.split(",")] if weights else None
+    except ValueError:
+        raise ConfigError(f"--weights {weights!r}: expected comma-separated numbers such as 0.7,0.3") from None
+    info = merge_models(list(models), method, out, base=base, weights=w, lam=lam, eta=eta)
+    angle = info.get("mean_task_vector_angle_deg")
+    console.print(f"merged {len(models)} model(s) with {method} → {info['out']}"
+                  + (f"  (mean angle between task vectors {angle:.1f} deg)" if angle is not None else ""))
 
 
 @app.command("pairs")

@@ -336,10 +336,12 @@ class BetaConfig(Section):
 
 
 class RefConfig(Section):
-    mode: Literal["auto", "copy", "adapter", "precomputed", "none"] = "auto"
+    mode: Literal["auto", "copy", "adapter", "precomputed", "ema", "none"] = "auto"
     """Where reference log-probs come from. copy: a frozen second model; adapter: the policy with its LoRA
     adapters off (no second copy; needs lora.r>0); precomputed: one pass before training, kept in a persistent
-    cache; none: reference-free losses. auto: none for simpo/orpo, adapter with LoRA, else copy."""
+    cache; ema (online verbs, WARP's anchor): a copy of the policy that moves `ema_mu` of the way to it after every
+    optimizer step; none: reference-free losses. auto: none for simpo/orpo, adapter with LoRA, else copy (ema for
+    train warp)."""
     adapter: str | None = None
     """A LoRA adapter folder loaded a second time, frozen, as the reference (study D: the SFT adapter). When the
     policy itself starts from an adapter folder, that adapter is the reference by default."""
@@ -347,6 +349,8 @@ class RefConfig(Section):
     """Folder of the precomputed reference cache; None: $ALIGNLAB_HOME/ref-cache."""
     batch_size: int | None = Field(None, gt=0)
     """Pairs per forward pass of the precompute pass; None: 2 x train.batch_size."""
+    ema_mu: float = Field(0.01, gt=0, le=1)
+    """mu of ref.mode=ema: after each optimizer step anchor <- (1 - mu) x anchor + mu x policy (WARP: 0.01)."""
 
 
 ONLINE_ALGORITHMS = ("reinforce", "rloo", "ppo", "grpo")
@@ -420,6 +424,33 @@ class AdvantageConfig(Section):
     """grpo: added to the group standard deviation."""
 
 
+class WarpConfig(Section):
+    iterations: int = Field(2, gt=0)
+    """I: rounds of (M RL runs -> SLERP -> LITI); each round starts its runs from the previous round's LITI."""
+    runs: int = Field(2, ge=2)
+    """M: independent RL runs per round (different seeds, same init); each runs rl.iterations iterations (T)."""
+    algorithm: Literal["reinforce", "rloo", "ppo", "grpo"] = "rloo"
+    """The online algorithm of every run."""
+    lam: float = Field(0.5, ge=0, le=1)
+    """lambda of SLERP between two runs' task vectors (M > 2: merged iteratively, the m-th with weight 1/m)."""
+    eta: float = Field(0.5, ge=0, le=1)
+    """eta of LITI: next init = (1 - eta) x init + eta x SLERP."""
+    sweep: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
+    """Points on the path first init -> last SLERP evaluated at the end (the reward-KL curve); [] skips it."""
+    eval_prompts: int = Field(128, ge=1)
+    """Held-out prompts (data.eval_split) for the evaluation of every run, merge and sweep point."""
+    eval_k: int = Field(2, gt=0)
+    """Replies per held-out prompt in those evaluations."""
+
+    @field_validator("sweep")
+    @classmethod
+    def _in_unit_interval(cls, v: list[float]) -> list[float]:
+        bad = [x for x in v if not 0 <= x <= 1]
+        if bad:
+            raise ValueError(f"sweep points must lie in [0, 1] (0 = first init, 1 = SLERP); got {bad}")
+        return sorted(set(v))
+
+
 class SFTConfig(Section):
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     """Label smoothing of the token cross-entropy."""
@@ -472,6 +503,8 @@ class Config(Section):
     """KL penalty of the online verbs."""
     advantage: AdvantageConfig = Field(default_factory=AdvantageConfig)
     """Advantage estimation of the online verbs."""
+    warp: WarpConfig = Field(default_factory=WarpConfig)
+    """WARP (`train warp`): rounds of RL runs merged by SLERP and LITI."""
 
     @model_validator(mode="after")
     def _lora_needs_targets(self) -> Config:
@@ -487,7 +520,7 @@ class Config(Section):
                              "use ref.mode=none (or auto)")
         if not free and self.ref.mode == "none":
             raise ValueError(f"ref.mode=none: loss.name={self.loss.name} needs a reference; allowed: auto, copy, "
-                             "adapter, precomputed (or a reference-free loss: simpo, orpo)")
+                             "adapter, precomputed, ema (or a reference-free loss: simpo, orpo)")
         if self.ref.mode == "adapter" and not self.lora.enabled:
             raise ValueError("ref.mode=adapter needs LoRA (lora.r > 0): the reference is the policy with its "
                              "adapters off; use ref.mode=copy or precomputed for full fine-tuning")

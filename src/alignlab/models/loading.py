@@ -142,3 +142,12 @@ def disable_dropout(model: torch.nn.Module) -> torch.nn.Module:
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
     return model
+
+
+def load_full_model(cfg: ModelConfig) -> PreTrainedModel:
+    """A plain (non-peft) model: a LoRA adapter folder is loaded on its base and merged into it (peft
+    `merge_and_unload`), so adapters and full models merge as full weights."""
+    model = load_model(cfg)
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    return model

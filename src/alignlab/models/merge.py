@@ -28,6 +28,10 @@ def _check_keys(*states: StateDict) -> None:
     for s in states[1:]:
         if set(s) != keys:
             raise ValueError(f"state dicts differ in their tensors: {sorted(keys ^ set(s))[:3]}")
+        shapes = [k for k in keys if s[k].shape != states[0][k].shape]
+        if shapes:
+            raise ValueError(f"tensor {shapes[0]} has shape {tuple(s[shapes[0]].shape)} in one model and "
+                             f"{tuple(states[0][shapes[0]].shape)} in another (not the same architecture)")
 
 
 def _merge(states: list[StateDict], fn) -> StateDict:
@@ -114,3 +118,59 @@ def angle(d1: torch.Tensor, d2: torch.Tensor) -> float:
     """Ω in radians between two tensors seen as vectors (for reports)."""
     cos = torch.dot(d1.reshape(-1).float(), d2.reshape(-1).float()) / (d1.float().norm() * d2.float().norm())
     return math.acos(float(cos.clamp(-1.0, 1.0)))
+
+
+def task_arithmetic(init: StateDict, thetas: list[StateDict], weights: list[float] | None = None) -> StateDict:
+    """θ_init + Σ_m w_m (θ_m − θ_init) (Ilharco et al. 2023, "Editing Models with Task Arithmetic", eq. 1);
+    w = 1/M by default, which equals the linear average."""
+    weights = weights or [1.0 / len(thetas)] * len(thetas)
+    if len(weights) != len(thetas):
+        raise ValueError(f"{len(thetas)} models but {len(weights)} weights")
+    deltas = [task_vector(t, init) for t in thetas]
+    return add_task_vector(init, _merge(deltas, lambda ts: sum(w * t for w, t in zip(weights, ts, strict=True))))
+
+
+def _needs(base: StateDict | None, n: int | None, method: str, count: int) -> None:
+    if base is None:
+        raise ValueError(f"merge method {method} works on task vectors: give the init model (--base)")
+    if n is not None and count != n:
+        raise ValueError(f"merge method {method} takes exactly {n} model(s) besides --base; got {count}")
+
+
+def _linear(base, thetas, weights, lam, eta):
+    return linear_merge(thetas, weights)
+
+
+def _task_arithmetic(base, thetas, weights, lam, eta):
+    _needs(base, None, "task_arithmetic", len(thetas))
+    return task_arithmetic(base, thetas, weights)
+
+
+def _slerp(base, thetas, weights, lam, eta):
+    _needs(base, None, "slerp", len(thetas))
+    return slerp_merge(base, thetas, lam)
+
+
+def _liti(base, thetas, weights, lam, eta):
+    _needs(base, 1, "liti", len(thetas))
+    return liti(base, thetas[0], eta)
+
+
+MERGE_METHODS = {"linear": _linear, "task_arithmetic": _task_arithmetic, "slerp": _slerp, "liti": _liti}
+"""name → fn(base | None, thetas, weights, lam, eta) → merged state dict (`alignlab merge --method`)."""
+
+
+def mean_task_vector_angle(init: StateDict, thetas: list[StateDict]) -> float:
+    """Mean over tensor pairs (m < n) and floating tensors of Ω(δ_m, δ_n) in radians, skipping zero vectors:
+    near π/2 the runs moved in independent directions (WARP's case for SLERP), near 0 they agree."""
+    deltas = [task_vector(t, init) for t in thetas]
+    angles = []
+    for k, t in deltas[0].items():
+        if not t.is_floating_point():
+            continue
+        for i in range(len(deltas)):
+            for j in range(i + 1, len(deltas)):
+                a, b = deltas[i][k], deltas[j][k]
+                if a.float().norm() > 0 and b.float().norm() > 0:
+                    angles.append(angle(a, b))
+    return sum(angles) / len(angles) if angles else 0.0

@@ -8,6 +8,7 @@ from pathlib import Path
 from alignlab.algorithms.reference import (
     REFERENCE_ADAPTER,
     AdapterOff,
+    EMAAnchor,
     FrozenCopy,
     NamedAdapter,
     PolicyAtStart,
@@ -107,6 +108,8 @@ def reference_strategy(cfg: Config, model):
 
     The reference adapter is `ref.adapter`, or the adapter folder the policy itself starts from (study D).
     """
+    if cfg.reference_mode == "ema":
+        return EMAAnchor(model, cfg.ref.ema_mu)
     source = resolve_model(cfg.model)
     starts_from_adapter = cfg.lora.enabled and adapter_base(source.name_or_path)
     adapter = cfg.ref.adapter or (source.name_or_path if starts_from_adapter else None)

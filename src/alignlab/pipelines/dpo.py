@@ -16,7 +16,7 @@ from pathlib import Path
 
 from alignlab.algorithms.dpo import PreferenceOptimisation
 from alignlab.algorithms.reference import FrozenCopy, NamedAdapter
-from alignlab.config import Config
+from alignlab.config import Config, ConfigError
 from alignlab.data.batching import preference_collate
 from alignlab.data.preference import policy_examples, read_pairs
 from alignlab.data.sft import load_template
@@ -103,6 +103,9 @@ class DPOSetup:
 
 
 def run_dpo(cfg: Config, command: str = "", resume: Path | None = None) -> dict:
+    if cfg.ref.mode == "ema":
+        raise ConfigError("ref.mode=ema: the moving anchor is for the online verbs (train rloo|ppo|grpo|reinforce|"
+                          "warp); train dpo allows auto, copy, adapter, precomputed, none")
     algorithm = PreferenceOptimisation(cfg.loss, cfg.beta)
     setup = DPOSetup(cfg, algorithm)
     method = OfflineMethod(algorithm, prepare_dpo_data, _describe, before_training=setup,

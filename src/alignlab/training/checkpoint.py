@@ -6,7 +6,8 @@
     rng-R.json / rng-R.safetensors   Python, NumPy and torch RNG states of process R
     state.json           step, epoch, position in the epoch (micro-batches consumed), loop extras (e.g. the
                          online loop's β and baseline)
-    NAME.safetensors     trainable weights of each extra module (e.g. PPO's critic as `critic`)
+    NAME.safetensors     trainable weights of each extra module (e.g. PPO's critic as `critic`), or the
+                         `checkpoint_state()` of an extra that defines one (e.g. the EMA anchor)
 
 Each folder is staged and renamed into place, so a crash never leaves a half-written checkpoint.
 """
@@ -52,7 +53,7 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, state: LoopState,
         with atomic_dir(folder) as tmp:
             save_file(trainable_state(accelerator.unwrap_model(model)), str(tmp / "model.safetensors"))
             for name, module in (extras or {}).items():
-                save_file(trainable_state(accelerator.unwrap_model(module)), str(tmp / f"{name}.safetensors"))
+                save_file(_extra_state(module, accelerator), str(tmp / f"{name}.safetensors"))
             torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
             torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
             for f in staging_parent.iterdir():
@@ -65,7 +66,10 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, state: LoopState,
 def load_checkpoint(folder: Path, model, optimizer, scheduler, accelerator, extras: dict | None = None) -> LoopState:
     _load_weights(folder / "model.safetensors", accelerator.unwrap_model(model))
     for name, module in (extras or {}).items():
-        _load_weights(folder / f"{name}.safetensors", accelerator.unwrap_model(module))
+        if hasattr(module, "load_checkpoint_state"):
+            module.load_checkpoint_state(load_file(str(folder / f"{name}.safetensors")))
+        else:
+            _load_weights(folder / f"{name}.safetensors", accelerator.unwrap_model(module))
     optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True))
     scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=True))
     _load_rng(folder, accelerator.process_index)
@@ -75,6 +79,12 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler, accelerator, extr
                          f"resume with the same number (now {accelerator.num_processes})")
     return LoopState(step=info["step"], epoch=info["epoch"], batch_in_epoch=info["batch_in_epoch"],
                      extra=info.get("extra", {}))
+
+
+def _extra_state(module, accelerator) -> dict[str, torch.Tensor]:
+    if hasattr(module, "checkpoint_state"):
+        return module.checkpoint_state()
+    return trainable_state(accelerator.unwrap_model(module))
 
 
 def _load_weights(file: Path, module: torch.nn.Module) -> None:

@@ -152,10 +152,13 @@ class Models:
     critic: torch.nn.Module | None
     optimizer: object
     scheduler: object
+    anchor: object | None = None
+    """A moving reference (ref.mode=ema), checkpointed with the weights."""
 
     @property
     def extras(self) -> dict:
-        return {"critic": self.critic} if self.critic is not None else {}
+        out = {"critic": self.critic} if self.critic is not None else {}
+        return out | ({"ema_anchor": self.anchor} if self.anchor is not None else {})
 
     def parameters(self) -> list[torch.nn.Parameter]:
         return [p for group in self.optimizer.param_groups for p in group["params"]]
@@ -175,7 +178,8 @@ def train_online(r: OnlineRun, resume_from=None) -> dict:
     scheduler = build_scheduler(optimizer, cfg.scheduler, n_iter * steps_per_iteration(cfg))
     policy, optimizer = acc.prepare(r.policy, optimizer)
     critic = acc.prepare(r.critic) if r.critic is not None else None
-    models = Models(policy, critic, optimizer, scheduler)
+    models = Models(policy, critic, optimizer, scheduler,
+                    anchor=r.reference if hasattr(r.reference, "checkpoint_state") else None)
     control, state = LoopControl(cfg), ckpt.LoopState()
     if resume_from is not None:
         state = ckpt.load_checkpoint(resume_from, policy, optimizer, scheduler, acc, extras=models.extras)
@@ -300,6 +304,8 @@ def _optimizer_step(r: OnlineRun, m: Models, exp: Experience, rows: torch.Tensor
     m.optimizer.step()
     m.scheduler.step()
     m.optimizer.zero_grad(set_to_none=True)
+    if r.reference is not None:
+        r.reference.policy_updated(m.policy)  # a moving anchor (ref.mode=ema) follows every update
     return sums, float(norm)
 
 
@@ -401,13 +407,18 @@ def _permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 def _reference_logps(r: OnlineRun, m: Models, roll: Rollout) -> torch.Tensor | None:
-    if r.reference is None:
+    return reference_logps(r.reference, m.policy, roll, r.cfg.generation.batch_size, r.cfg.loss.chunk_tokens)
+
+
+def reference_logps(reference, policy, roll: Rollout, batch_size: int, chunk_tokens: int) -> torch.Tensor | None:
+    """[N, T-1] reference log-probs of the rollout's own tokens, `batch_size` rows per pass; None without one."""
+    if reference is None:
         return None
-    chunk, out = r.cfg.generation.batch_size, []
-    for s in range(0, roll.input_ids.shape[0], chunk):
-        rows = slice(s, s + chunk)
-        out.append(r.reference.token_logps(m.policy, roll.input_ids[rows], roll.attention_mask[rows],
-                                           roll.response_mask[rows], r.cfg.loss.chunk_tokens))
+    out = []
+    for s in range(0, roll.input_ids.shape[0], batch_size):
+        rows = slice(s, s + batch_size)
+        out.append(reference.token_logps(policy, roll.input_ids[rows], roll.attention_mask[rows],
+                                         roll.response_mask[rows], chunk_tokens))
     return torch.cat(out)
 
 

@@ -1,0 +1,1 @@
+"""Reports of finished experiments: tables, summaries and plots read from run directories."""
