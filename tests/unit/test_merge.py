@@ -8,14 +8,17 @@ import pytest
 import torch
 
 from alignlab.models.merge import (
+    MERGE_METHODS,
     angle,
     ema_update_,
     linear_merge,
     liti,
+    mean_task_vector_angle,
     slerp_merge,
     slerp_task_vectors,
     slerp_tensor,
     snapshot,
+    task_arithmetic,
     task_vector,
 )
 
@@ -101,3 +104,37 @@ def test_bf16_inputs_are_merged_in_fp32_and_keep_their_dtype():
     thetas = [{"w": torch.tensor([1.0, 0, 0, 0], dtype=torch.bfloat16)},
               {"w": torch.tensor([0, 1.0, 0, 0], dtype=torch.bfloat16)}]
     assert slerp_merge(init, thetas)["w"].dtype == torch.bfloat16
+
+
+def test_task_arithmetic_by_hand():
+    init = {"w": torch.tensor([1.0, 1.0])}
+    a, b = {"w": torch.tensor([3.0, 1.0])}, {"w": torch.tensor([1.0, 5.0])}
+    # δa = (2, 0), δb = (0, 4): init + 0.5·δa + 0.25·δb = (2, 2)
+    torch.testing.assert_close(task_arithmetic(init, [a, b], [0.5, 0.25])["w"], torch.tensor([2.0, 2.0]))
+    # default weights 1/M: the plain average
+    torch.testing.assert_close(task_arithmetic(init, [a, b])["w"], torch.tensor([2.0, 3.0]))
+
+
+def test_merge_methods_table_and_its_errors():
+    init = {"w": torch.tensor([0.0, 0.0])}
+    a, b = {"w": torch.tensor([2.0, 0.0])}, {"w": torch.tensor([0.0, 2.0])}
+    assert set(MERGE_METHODS) == {"linear", "task_arithmetic", "slerp", "liti"}
+    torch.testing.assert_close(MERGE_METHODS["linear"](None, [a, b], [0.25, 0.75], 0.5, 0.5)["w"],
+                               torch.tensor([0.5, 1.5]))
+    torch.testing.assert_close(MERGE_METHODS["slerp"](init, [a, b], None, 0.5, 0.5)["w"],
+                               torch.tensor([math.sqrt(2), math.sqrt(2)]))
+    torch.testing.assert_close(MERGE_METHODS["liti"](init, [a], None, 0.5, 0.25)["w"], torch.tensor([0.5, 0.0]))
+    with pytest.raises(ValueError, match="--base"):
+        MERGE_METHODS["slerp"](None, [a, b], None, 0.5, 0.5)
+    with pytest.raises(ValueError, match="exactly 1"):
+        MERGE_METHODS["liti"](init, [a, b], None, 0.5, 0.5)
+    with pytest.raises(ValueError, match="shape"):
+        linear_merge([a, {"w": torch.zeros(3)}])
+
+
+def test_mean_task_vector_angle_by_hand():
+    init = {"w": torch.zeros(2), "v": torch.zeros(2), "n": torch.tensor([3])}
+    a = {"w": torch.tensor([1.0, 0.0]), "v": torch.tensor([1.0, 1.0]), "n": torch.tensor([3])}
+    b = {"w": torch.tensor([0.0, 1.0]), "v": torch.tensor([1.0, 1.0]), "n": torch.tensor([3])}
+    # w: 90°, v: 0°, n: not floating → mean 45°
+    assert mean_task_vector_angle(init, [a, b]) == pytest.approx(math.pi / 4, abs=1e-3)

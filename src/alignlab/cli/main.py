@@ -157,10 +157,17 @@ def train_warp(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, r
     for row in report.rows():
         table.add_row(*row)
     console.print(table)
-    for i, r in report.summary()["rounds"].items():
+    summary = report.summary()
+    for i, r in summary["rounds"].items():
         console.print(f"round {i}: runs' mean reward {r['runs_reward_mean']:+.4f} (KL {r['runs_kl_mean']:.3f}); "
                       f"SLERP {r['slerp_reward']:+.4f} (KL {r['slerp_kl']:.3f}); LITI {r.get('liti_reward', 0):+.4f} "
                       f"(KL {r.get('liti_kl', 0):.3f})")
+        if r.get("sweep_reward_at_runs_kl") is not None:
+            console.print(f"  sweep start → SLERP at the runs' mean KL: reward {r['sweep_reward_at_runs_kl']:+.4f} "
+                          f"(runs' mean {r['runs_reward_mean']:+.4f})")
+    for name, gain in summary["curve_gain"].items():
+        console.print(f"curve start → SLERP minus curve start → {name.removeprefix('slerp_minus_')} at equal KL: "
+                      f"{gain:+.4f} reward (mean over the run curve's points)")
     console.print(f"[bold]run directory:[/bold] {result['run_dir']}  (final/, warp.json, reward_kl.png)")
 
 

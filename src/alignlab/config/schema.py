@@ -436,7 +436,10 @@ class WarpConfig(Section):
     eta: float = Field(0.5, ge=0, le=1)
     """eta of LITI: next init = (1 - eta) x init + eta x SLERP."""
     sweep: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
-    """Points on the path first init -> last SLERP evaluated at the end (the reward-KL curve); [] skips it."""
+    """eta of the models (1 - eta) x start + eta x last SLERP evaluated at the end (the reward-KL curve); []
+    skips the sweep."""
+    sweep_run: bool = True
+    """Also sweep start -> the last round's first run: the single-run curve the merge's curve is compared with."""
     eval_prompts: int = Field(128, ge=1)
     """Held-out prompts (data.eval_split) for the evaluation of every run, merge and sweep point."""
     eval_k: int = Field(2, gt=0)

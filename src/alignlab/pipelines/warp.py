@@ -14,7 +14,8 @@ Run directory:
     RUN/iter-i/liti/    the next round's init (the last round's is RUN/final/)
     RUN/warp.json       held-out evaluation of the starting model, every run, SLERP, LITI and sweep point:
                         reward, gold reward and KL to the starting model, on the same prompts and seed
-    RUN/reward_kl.png   those points in the reward–KL plane, with the sweep θ_start → last θ_slerp as a curve
+    RUN/reward_kl.png   those points in the reward–KL plane, with the sweeps θ_start → last θ_slerp and
+                        θ_start → the last round's first run as curves
 Every step is kept on disk as it finishes: `--resume` skips finished runs, merges and evaluations and resumes an
 interrupted run from its last checkpoint. With several processes the runs train on all of them; merging and
 evaluation run on the main process.
@@ -94,7 +95,7 @@ def run_warp(cfg: Config, command: str = "", resume: Path | None = None) -> dict
             acc.wait_for_everyone()
             init = str(nxt)
         if acc.is_main_process:
-            sweep(evaluator, report, cfg, start, path / f"iter-{w.iterations}" / "slerp")
+            sweep(evaluator, report, cfg, start, path / f"iter-{w.iterations}")
             report.plot(path / "reward_kl.png")
             run.update_manifest(warp_summary=report.summary())
     close_run(acc, run, "completed")
@@ -192,12 +193,17 @@ def evaluate_round(ev: Evaluator, report: WarpReport, i: int, finals: list[Path]
               lambda: ev.folder(str(nxt)))
 
 
-def sweep(ev: Evaluator, report: WarpReport, cfg: Config, start: str, slerp_dir: Path) -> None:
-    """Models on the path θ_start → θ_slerp (last round): (1 − η)·θ_start + η·θ_slerp for η in warp.sweep."""
+def sweep(ev: Evaluator, report: WarpReport, cfg: Config, start: str, last_round: Path) -> None:
+    """Models on the path θ_start → θ_slerp of the last round, (1 − η)·θ_start + η·θ_slerp for η in warp.sweep,
+    and (warp.sweep_run) on the path to that round's first run: the single-run curve the merge is judged against."""
     if not cfg.warp.sweep:
         return
-    console.print(f"sweep start → {slerp_dir}: eta {cfg.warp.sweep}")
-    a, b = load_state(start, cfg.model), load_state(str(slerp_dir), cfg.model)
-    for eta in cfg.warp.sweep:
-        ev.record(report, f"sweep/eta={eta:g}", {"kind": "sweep", "eta": eta},
-                  lambda e=eta: ev.state(liti(a, b, e), start))
+    targets = {"slerp": last_round / "slerp"} | ({"run-1": last_round / "run-1" / "final"} if cfg.warp.sweep_run else {})
+    a = load_state(start, cfg.model)
+    for target, folder in targets.items():
+        console.print(f"sweep start → {folder}: eta {cfg.warp.sweep}")
+        b = load_state(str(folder), cfg.model)
+        prefix = "sweep" if target == "slerp" else f"sweep-{target}"
+        for eta in cfg.warp.sweep:
+            ev.record(report, f"{prefix}/eta={eta:g}", {"kind": "sweep", "target": target, "eta": eta},
+                      lambda e=eta, b=b: ev.state(liti(a, b, e), start))

@@ -9,9 +9,8 @@ from pathlib import Path
 
 from alignlab.runs.atomic import atomic_write_json
 
-SHOWN = (("reward_mean", "reward", "+.4f"), ("gold_reward_mean", "gold", "+.4f"), ("kl_k1", "KL k1", ".3f"),
-         ("kl_k3", "KL k3", ".3f"), ("entropy", "entropy", ".3f"), ("response_length", "length", ".1f"),
-         ("identical_fraction", "identical", ".2f"))
+SHOWN = (("reward_mean", "reward", "+.4f"), ("reward_stderr", "± s.e.", ".4f"), ("gold_reward_mean", "gold", "+.4f"),
+         ("kl_k1", "KL", ".3f"), ("entropy", "entropy", ".3f"), ("response_length", "length", ".1f"))
 
 
 class WarpReport:
@@ -30,30 +29,47 @@ class WarpReport:
                 if e["kind"] == kind and (iteration is None or e.get("iteration") == iteration)]
 
     def summary(self) -> dict:
-        """Per round: the runs' mean reward and KL against the SLERP's and the LITI's (check: the merge reaches
-        at least the runs' mean reward at no higher KL)."""
-        rounds = {}
-        for _, slerp in self.of_kind("slerp"):
-            i = slerp["iteration"]
-            runs = [e for _, e in self.of_kind("run", i)]
-            if not runs:
-                continue
-            mean = {m: statistics.fmean(e[m] for e in runs) for m in ("reward_mean", "kl_k1") if m in runs[0]}
-            out = {"runs_reward_mean": mean.get("reward_mean"), "runs_kl_mean": mean.get("kl_k1"),
-                   "slerp_reward": slerp["reward_mean"], "slerp_kl": slerp.get("kl_k1")}
-            if "gold_reward_mean" in runs[0]:
-                out |= {"runs_gold_mean": statistics.fmean(e["gold_reward_mean"] for e in runs),
-                        "slerp_gold": slerp.get("gold_reward_mean")}
-            out["slerp_reward_at_least_runs_mean"] = out["slerp_reward"] >= out["runs_reward_mean"]
-            if out["slerp_kl"] is not None and out["runs_kl_mean"] is not None:
-                out["slerp_kl_at_most_runs_mean"] = out["slerp_kl"] <= out["runs_kl_mean"]
-            after = self.of_kind("liti", i) + self.of_kind("final", i)
-            if after:
-                out |= {"liti_reward": after[0][1]["reward_mean"], "liti_kl": after[0][1].get("kl_k1")}
-            rounds[str(i)] = out
-        sweep = [{"eta": e["eta"], "reward": e["reward_mean"], "kl": e.get("kl_k1")}
-                 for _, e in sorted(self.of_kind("sweep"), key=lambda kv: kv[1]["eta"])]
-        return {"rounds": rounds, "sweep": sweep}
+        """Per round, the runs' mean reward and KL against the SLERP's and the LITI's; on the sweep, the merge's
+        curve at the runs' mean KL (WARP's claim: at least the runs' reward at no higher KL), and how far the
+        curve towards the SLERP lies above the curve towards a single run, averaged over that run's points."""
+        rounds = {str(e["iteration"]): self._round(e) for _, e in self.of_kind("slerp") if self.of_kind("run", e["iteration"])}
+        curves = {t: self.curve(t) for t in self._targets()}
+        if rounds and curves.get("slerp"):
+            last = rounds[max(rounds, key=int)]
+            last["sweep_reward_at_runs_kl"] = reward_at(curves["slerp"], last["runs_kl_mean"])
+        gain = {}
+        for target, curve in curves.items():
+            above = [reward_at(curves.get("slerp", []), kl) for kl, _ in curve]
+            diffs = [a - r for a, (kl, r) in zip(above, curve, strict=True) if a is not None and kl > 0]
+            if target != "slerp" and diffs:
+                gain[f"slerp_minus_{target}"] = statistics.fmean(diffs)
+        return {"rounds": rounds, "curve_gain": gain,
+                "sweep": {t: [{"kl": kl, "reward": r} for kl, r in c] for t, c in curves.items()}}
+
+    def _round(self, slerp: dict) -> dict:
+        i = slerp["iteration"]
+        runs = [e for _, e in self.of_kind("run", i)]
+        out = {"runs_reward_mean": statistics.fmean(e["reward_mean"] for e in runs),
+               "runs_kl_mean": statistics.fmean(e.get("kl_k1", 0.0) for e in runs),
+               "slerp_reward": slerp["reward_mean"], "slerp_kl": slerp.get("kl_k1", 0.0)}
+        if "gold_reward_mean" in runs[0]:
+            out |= {"runs_gold_mean": statistics.fmean(e["gold_reward_mean"] for e in runs),
+                    "slerp_gold": slerp.get("gold_reward_mean")}
+        out["slerp_reward_at_least_runs_mean"] = out["slerp_reward"] >= out["runs_reward_mean"]
+        out["slerp_kl_at_most_runs_mean"] = out["slerp_kl"] <= out["runs_kl_mean"]
+        after = self.of_kind("liti", i) + self.of_kind("final", i)
+        if after:
+            out |= {"liti_reward": after[0][1]["reward_mean"], "liti_kl": after[0][1].get("kl_k1", 0.0)}
+        return out
+
+    def curve(self, target: str = "slerp") -> list[tuple[float, float]]:
+        """(KL, reward) of the sweep points towards `target`, in order of η."""
+        pts = sorted((e["eta"], e.get("kl_k1", 0.0), e["reward_mean"]) for _, e in self.of_kind("sweep")
+                     if e.get("target", "slerp") == target)
+        return [(kl, r) for _, kl, r in pts]
+
+    def _targets(self) -> list[str]:
+        return sorted({e.get("target", "slerp") for _, e in self.of_kind("sweep")})
 
     def rows(self) -> list[list[str]]:
         """One printable row per entry: key, then the SHOWN metrics."""
@@ -67,9 +83,10 @@ class WarpReport:
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=(6, 4.5))
-        sweep = sorted((e["eta"], e.get("kl_k1", 0.0), e["reward_mean"]) for _, e in self.of_kind("sweep"))
-        if sweep:
-            ax.plot([s[1] for s in sweep], [s[2] for s in sweep], "-o", color="gray", label="sweep start → SLERP")
+        for target, style in (("slerp", "-o"), *((t, "--.") for t in self._targets() if t != "slerp")):
+            curve = self.curve(target)
+            if curve:
+                ax.plot([c[0] for c in curve], [c[1] for c in curve], style, label=f"start → {target}")
         for kind, marker in (("start", "s"), ("run", "x"), ("slerp", "*"), ("liti", "^"), ("final", "D")):
             pts = self.of_kind(kind)
             if pts:
@@ -86,3 +103,15 @@ class WarpReport:
         fig.savefig(out, dpi=120)
         plt.close(fig)
         return out
+
+
+def reward_at(curve: list[tuple[float, float]], kl: float | None) -> float | None:
+    """Reward of a (KL, reward) curve at `kl`, linearly interpolated between neighbouring points; None outside
+    the KL range the curve covers."""
+    if kl is None:
+        return None
+    pts = sorted(curve)
+    for (k0, r0), (k1, r1) in zip(pts, pts[1:], strict=False):
+        if k0 <= kl <= k1:
+            return r0 if k1 == k0 else r0 + (r1 - r0) * (kl - k0) / (k1 - k0)
+    return None
