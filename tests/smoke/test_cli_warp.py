@@ -72,8 +72,10 @@ def test_report_lists_reward_and_kl_of_every_model(warp_run):
     report = json.loads((warp_run / "warp.json").read_text())
     entries = report["entries"]
     expected = {"start", "iter-1/run-1", "iter-1/run-2", "iter-1/slerp", "iter-1/liti", "iter-2/run-1",
-                "iter-2/run-2", "iter-2/slerp", "final", "sweep/eta=0", "sweep/eta=1"}
+                "iter-2/run-2", "iter-2/slerp", "final", "sweep/eta=0", "sweep/eta=1", "sweep-run-1/eta=0",
+                "sweep-run-1/eta=1"}
     assert set(entries) == expected
+    assert entries["sweep-run-1/eta=1"]["reward_mean"] == pytest.approx(entries["iter-2/run-1"]["reward_mean"])
     for e in entries.values():
         assert all(math.isfinite(e[k]) for k in ("reward_mean", "gold_reward_mean", "kl_k1", "kl_k3", "entropy"))
     assert entries["start"]["kl_k1"] == pytest.approx(0.0, abs=1e-5)
@@ -110,7 +112,8 @@ def test_interrupted_warp_resumes_to_the_same_final_model(warp_run, tmp_path):
     assert (crashed / "iter-2" / "run-1" / "final" / "model.safetensors").stat().st_mtime_ns == kept  # not retrained
     _close(_weights(crashed / "final"), _weights(warp_run / "final"))
     assert set(json.loads((crashed / "warp.json").read_text())["entries"]) == set(report["entries"]) | {
-        "iter-2/run-1", "iter-2/run-2", "iter-2/slerp", "final", "sweep/eta=0", "sweep/eta=1"}
+        "iter-2/run-1", "iter-2/run-2", "iter-2/slerp", "final", "sweep/eta=0", "sweep/eta=1", "sweep-run-1/eta=0",
+        "sweep-run-1/eta=1"}
 
 
 def test_ema_reference_with_mu_one_is_the_policy_after_the_last_update(alignlab_home, tmp_path):
