@@ -151,3 +151,17 @@ def test_dpo_refuses_the_moving_anchor(alignlab_home, tmp_path):
     out = CliRunner().invoke(app, ["train", "dpo", "-c", "dpo/reviews-tiny", f"model.name_or_path={MICRO}",
                                    "ref.mode=ema", f"run_dir={tmp_path / 'd'}"])
     assert out.exit_code == 2 and "ref.mode=ema" in out.output
+
+
+def test_warp_with_lora_merges_adapters_into_full_models(alignlab_home, tmp_path):
+    run = tmp_path / "lora"
+    invoke_cli("train", "warp", "-c", "warp/reviews-tiny", *WARP_FAST, "lora.r=4", "warp.iterations=1",
+               "warp.sweep=[]", f"run_dir={run}")
+    assert (run / "iter-1" / "run-1" / "final" / "adapter_config.json").exists()  # each run trains an adapter
+    final = _weights(run / "final")
+    assert not any("lora" in k for k in final)  # the merge is a full model
+    start = _weights(_start_folder())
+    name = "transformer.h.0.attn.c_attn.weight"
+    assert not torch.equal(final[name], start[name])  # the adapters' B·A reached the merged weights
+    assert set(json.loads((run / "warp.json").read_text())["entries"]) == {
+        "start", "iter-1/run-1", "iter-1/run-2", "iter-1/slerp", "final"}
