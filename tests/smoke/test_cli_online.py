@@ -88,18 +88,25 @@ def _events(run_dir):
     return [{k: v for k, v in r.items() if not k.startswith(VOLATILE)} for r in rows]
 
 
-def test_resume_equals_uninterrupted(alignlab_home, tmp_path):
-    """PPO with 2 epochs per rollout, a critic and an adaptive β: everything a resume must restore."""
-    settings = ["-c", "ppo/reviews-tiny", *ONLINE_FAST, "rl.iterations=4", "train.save_every=2",
-                "train.keep_checkpoints=5", "train.eval_every=2"]
+def crash_after_step_2_and_resume(verb: str, settings: list[str], tmp_path):
+    """Run 4 iterations twice; drop the second run's last checkpoint and final/ as a crash would, resume it.
+    Returns (uninterrupted run, resumed run)."""
     full, crashed = tmp_path / "full", tmp_path / "crashed"
-    invoke_cli("train", "ppo", *settings, f"run_dir={full}")
-    invoke_cli("train", "ppo", *settings, f"run_dir={crashed}")
+    invoke_cli("train", verb, *settings, f"run_dir={full}")
+    invoke_cli("train", verb, *settings, f"run_dir={crashed}")
     shutil.rmtree(crashed / "checkpoints" / "step-4")
     shutil.rmtree(crashed / "final")
     manifest = json.loads((crashed / "manifest.json").read_text())
     (crashed / "manifest.json").write_text(json.dumps(manifest | {"status": "running"}))
-    invoke_cli("train", "ppo", "--resume", str(crashed))
+    invoke_cli("train", verb, "--resume", str(crashed))
+    return full, crashed
+
+
+def test_resume_equals_uninterrupted(alignlab_home, tmp_path):
+    """PPO with 2 epochs per rollout, a critic and an adaptive β: everything a resume must restore."""
+    settings = ["-c", "ppo/reviews-tiny", *ONLINE_FAST, "rl.iterations=4", "train.save_every=2",
+                "train.keep_checkpoints=5", "train.eval_every=2"]
+    full, crashed = crash_after_step_2_and_resume("ppo", settings, tmp_path)
     assert _events(crashed) == _events(full)
     for name in ("model.safetensors", "value/value_head.safetensors"):
         assert (crashed / "final" / name).read_bytes() == (full / "final" / name).read_bytes()

@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 from tests.conftest import MICRO, invoke_cli
-from tests.smoke.test_cli_online import ONLINE_FAST
+from tests.smoke.test_cli_online import ONLINE_FAST, crash_after_step_2_and_resume
 
 from alignlab.models.merge import liti, slerp_merge
 
@@ -132,14 +132,7 @@ def test_ema_reference_with_mu_one_is_the_policy_after_the_last_update(alignlab_
 def test_ema_reference_resumes_exactly(alignlab_home, tmp_path):
     settings = ["-c", "rloo/reviews-tiny", *ONLINE_FAST, "rl.iterations=4", "train.save_every=2",
                 "train.keep_checkpoints=5", "ref.mode=ema", "ref.ema_mu=0.3"]
-    full, crashed = tmp_path / "full", tmp_path / "crashed"
-    invoke_cli("train", "rloo", *settings, f"run_dir={full}")
-    invoke_cli("train", "rloo", *settings, f"run_dir={crashed}")
-    shutil.rmtree(crashed / "checkpoints" / "step-4")
-    shutil.rmtree(crashed / "final")
-    manifest = json.loads((crashed / "manifest.json").read_text())
-    (crashed / "manifest.json").write_text(json.dumps(manifest | {"status": "running"}))
-    invoke_cli("train", "rloo", "--resume", str(crashed))
+    full, crashed = crash_after_step_2_and_resume("rloo", settings, tmp_path)
     assert (crashed / "final" / "model.safetensors").read_bytes() == (full / "final" / "model.safetensors").read_bytes()
 
 

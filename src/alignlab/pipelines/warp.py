@@ -30,7 +30,7 @@ from alignlab.algorithms.reference import FrozenCopy
 from alignlab.config import Config, ConfigError
 from alignlab.data.sources import load_prompts
 from alignlab.evaluation.policy import HeldOut, evaluate_policy
-from alignlab.models.merge import liti, mean_task_vector_angle, slerp_merge
+from alignlab.models.merge import liti, mean_task_vector_angle, slerp_merge, snapshot
 from alignlab.pipelines.common import (
     agreed_run_path,
     check_environment,
@@ -123,7 +123,7 @@ def merge_round(cfg: Config, init: str, finals: list[Path], folder: Path, nxt: P
     if nxt.is_dir():
         return
     model, tokenizer = load_full(init, cfg.model)
-    init_state = load_state(init, cfg.model)  # a detached copy: θ_init must not alias anything that changes
+    init_state = snapshot(model)  # a detached copy: `model` is overwritten with the merges below
     slerp_dir = folder / "slerp"
     if slerp_dir.is_dir():
         merged = load_state(str(slerp_dir), cfg.model)
