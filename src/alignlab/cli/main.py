@@ -197,6 +197,26 @@ def merge_cmd(models: list[str] = typer.Argument(..., help="Models to merge: fol
                   + (f"  (mean angle between task vectors {angle:.1f} deg)" if angle is not None else ""))
 
 
+@app.command("eval")
+@friendly_errors
+def eval_cmd(model: str = typer.Argument(..., help="Run directory, save_pretrained folder, adapter, Hub id or builtin:NAME."),
+             config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG,
+             baseline: str = typer.Option(None, "--baseline", "-b", help="Model to compute the win rate against "
+                                          "(same as eval.baseline=...)."),
+             reference: str = typer.Option(None, "--reference", help="Model for KL (default: the run's start model)."),
+             out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: RUN_DIR/eval/, or "
+                                      "runs/eval-NAME-TIME/ for other models).")):
+    """Evaluate a model: proxy + gold reward, KL to a reference with a CI, diversity, lengths, win rate vs a
+    baseline, pair accuracy, perplexity. Writes eval.json and samples.jsonl."""
+    from alignlab.pipelines.evaluate import default_out_dir, eval_config, run_eval
+    from alignlab.report.evaluation import print_eval
+
+    extra = ([f"eval.baseline={baseline}"] if baseline else []) + ([f"eval.reference={reference}"] if reference else [])
+    cfg, start = eval_config(model, config, [*(overrides or []), *extra])
+    record = run_eval(cfg, model, start, out or default_out_dir(cfg, model), progress=cfg.logging.progress)
+    print_eval(record)
+
+
 @app.command("pairs")
 @friendly_errors
 def pairs_cmd(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT):

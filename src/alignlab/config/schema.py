@@ -454,6 +454,52 @@ class WarpConfig(Section):
         return sorted(set(v))
 
 
+class EvalConfig(Section):
+    split: str | None = None
+    """Prompt split of `alignlab eval` (default: data.eval_split)."""
+    prompts: int = Field(64, gt=0)
+    """Held-out prompts evaluated by `alignlab eval` (the first N of the split)."""
+    samples_per_prompt: int = Field(4, gt=0)
+    """Replies sampled per prompt (n); diversity is measured among them."""
+    seed: int | None = None
+    """Sampling seed (default: the config's seed); every model evaluated with it sees the same noise."""
+    proxy: str | None = None
+    """The proxy reward (a scorer spec; default reward.scorer): what training optimised."""
+    gold: str | None = "vader"
+    """The gold reward shown next to the proxy (a scorer spec; null: none)."""
+    reference: str | None = "auto"
+    """Model for KL on the samples: auto = the run's starting model (model.name_or_path of its config); null: no KL."""
+    baseline: str | None = None
+    """Model to compare against for the win rate (e.g. the SFT run); null: no win rate."""
+    judge: str | None = None
+    """Scorer that judges policy vs baseline replies (default: eval.gold, else the proxy)."""
+    tie_margin: float = Field(0.0, ge=0)
+    """Judge scores closer than this count as a tie."""
+    length_controlled: bool = False
+    """Also report a length-controlled win rate (outcome regressed on the reply-length difference)."""
+    bootstrap: int = Field(1000, ge=10)
+    """Bootstrap resamples for win-rate confidence intervals."""
+    pairs: str | None = "auto"
+    """Preference data for held-out pair accuracy and implicit-reward margin: auto = the run's data when it holds
+    pairs (DPO runs); a dataset path; null: skip."""
+    sft_data: str | None = "auto"
+    """Prompt/response data for held-out perplexity: auto = the run's data when it holds replies (the built-in
+    reviews for runs on the built-in task); a dataset; null: skip."""
+    max_examples: int = Field(256, gt=0)
+    """Held-out pairs / SFT examples used for pair accuracy and perplexity."""
+    in_training_prompts: int = Field(16, ge=0)
+    """Offline policy verbs (sft, dpo): held-out prompts sampled at every evaluation during training (split
+    `eval_samples` in metrics.jsonl: reward, gold, KL, diversity); 0 turns it off."""
+    in_training_k: int = Field(2, gt=0)
+    """Replies per prompt of those in-training evaluations."""
+    overfit_tolerance: float = Field(0.01, ge=0)
+    """Over-fitting flag: smallest change that counts (absolute for accuracy, relative for loss)."""
+    hacking_tolerance: float = Field(0.02, ge=0)
+    """Reward-hacking flag: smallest proxy rise and gold fall between evaluations that count."""
+    diversity_floor: float = Field(0.5, ge=0, le=1)
+    """Diversity-drop flag: diversity below this fraction of its first evaluation."""
+
+
 class SFTConfig(Section):
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     """Label smoothing of the token cross-entropy."""
@@ -506,6 +552,8 @@ class Config(Section):
     """KL penalty of the online verbs."""
     advantage: AdvantageConfig = Field(default_factory=AdvantageConfig)
     """Advantage estimation of the online verbs."""
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    """Evaluation (`alignlab eval`, in-training sample evaluation) and run diagnostics."""
     warp: WarpConfig = Field(default_factory=WarpConfig)
     """WARP (`train warp`): rounds of RL runs merged by SLERP and LITI."""
 

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 import torch
 
 from alignlab.config.schema import GenerationConfig
-from alignlab.rollout import HFRolloutEngine
+from alignlab.evaluation.metrics import (
+    distinct_n,
+    mean_ci,
+    pooled_token_entropy,
+    repetition_rate,
+    self_bleu,
+    words,
+)
+from alignlab.rollout import HFRolloutEngine, Rollout
 from alignlab.training.online import kl_per_token, reference_logps, sample_metrics, sample_prompts
 
 
@@ -38,16 +46,26 @@ class HeldOut:
 
 @torch.no_grad()
 def evaluate_policy(model, tokenizer, h: HeldOut) -> tuple[dict, list[dict]]:
-    """(metrics, one row per sample). Metrics: reward_mean/std/stderr, gold_reward_mean/std/stderr, kl_k1/k2/k3,
-    entropy, response_length, truncated_fraction, identical_fraction."""
+    """(metrics, one row per sample). Metrics: reward_mean/std/stderr, gold_reward_mean/std/stderr, kl_k1/k2/k3 with
+    the 95% CI of the sequence KL (kl_ci_low/high), entropy, response_length, truncated_fraction,
+    identical_fraction, and the text diversity of `text_metrics`."""
     engine = HFRolloutEngine(model, tokenizer, h.generation, chat=h.chat, chunk_tokens=h.chunk_tokens)
     roll = engine.generate(h.prompts, h.k, seed=h.seed)
     flat = sample_prompts(roll)
     scores = h.scorer.score(flat, roll.texts).float()
     ref = reference_logps(h.reference, model, roll, h.generation.batch_size, h.chunk_tokens)
-    metrics = sample_metrics(roll, scores.to(roll.logps.device), roll.token_mask, kl_per_token(roll, ref))
+    kl = kl_per_token(roll, ref)
+    metrics = sample_metrics(roll, scores.to(roll.logps.device), roll.token_mask, kl) | text_metrics(roll, tokenizer)
     metrics["reward_stderr"] = _stderr(scores)
-    rows = [{"prompt": p, "completion": c, "reward": float(s)} for p, c, s in zip(flat, roll.texts, scores, strict=True)]
+    lengths = roll.lengths.tolist()
+    rows = [{"prompt": p, "completion": c, "reward": float(s), "tokens": int(n), "finished": bool(f)}
+            for p, c, s, n, f in zip(flat, roll.texts, scores, lengths, roll.finished.tolist(), strict=True)]
+    if kl:
+        seq_kl = kl["k1"].sum(-1).tolist()  # [N] Σ_t (log π − log π_ref) of each sample
+        ci = mean_ci(seq_kl)
+        metrics |= {"kl_ci_low": ci["ci_low"], "kl_ci_high": ci["ci_high"]}
+        for row, v in zip(rows, seq_kl, strict=True):
+            row["kl"] = v
     if h.gold is not None:
         gold = h.gold.score(flat, roll.texts).float()
         metrics |= {"gold_reward_mean": float(gold.mean()), "gold_reward_std": float(gold.std()) if len(gold) > 1 else 0.0,
@@ -55,6 +73,29 @@ def evaluate_policy(model, tokenizer, h: HeldOut) -> tuple[dict, list[dict]]:
         for row, g in zip(rows, gold, strict=True):
             row["gold"] = float(g)
     return metrics, rows
+
+
+def reply_tokens(roll: Rollout, tokenizer) -> list[list[int]]:
+    """Each sample's reply token ids, special tokens (EOS, padding) removed."""
+    special = set(tokenizer.all_special_ids)
+    ids, mask = roll.input_ids.tolist(), roll.response_mask.bool().tolist()
+    return [[t for t, m in zip(row, keep, strict=True) if m and t not in special] for row, keep in zip(ids, mask, strict=True)]
+
+
+def text_metrics(roll: Rollout, tokenizer) -> dict:
+    """Diversity and degeneration of a rollout's replies: pooled per-prompt token entropy (study A), distinct-1/2
+    and repetition rate over words, self-BLEU among the k replies of each prompt, and reply-length quantiles."""
+    ids = reply_tokens(roll, tokenizer)
+    toks = [words(t) for t in roll.texts]
+    k = roll.k
+    id_groups = [ids[i:i + k] for i in range(0, len(ids), k)]
+    word_groups = [toks[i:i + k] for i in range(0, len(toks), k)]
+    lengths = sorted(len(x) for x in ids)
+    return {"pooled_entropy": pooled_token_entropy(id_groups), "distinct_1": distinct_n(toks, 1),
+            "distinct_2": distinct_n(toks, 2), "self_bleu": self_bleu(word_groups) if k > 1 else 0.0,
+            "repetition_rate": statistics.fmean(repetition_rate(t, 3) for t in toks) if toks else 0.0,
+            "length_median": float(lengths[len(lengths) // 2]) if lengths else 0.0,
+            "length_max": float(lengths[-1]) if lengths else 0.0}
 
 
 def _stderr(values: torch.Tensor) -> float:

