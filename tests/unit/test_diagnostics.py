@@ -1,6 +1,12 @@
 """Over-fitting and reward-hacking detectors on synthetic metric curves."""
 
-from alignlab.evaluation.diagnostics import Thresholds, diagnose, epoch_points, overfitting_flags, reward_hacking_flags
+from alignlab.evaluation.diagnostics import (
+    Thresholds,
+    diagnose,
+    epoch_points,
+    overfitting_flags,
+    reward_hacking_flags,
+)
 
 
 def curve(split, values, metric="accuracy", steps_per_epoch=10):

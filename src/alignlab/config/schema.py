@@ -162,6 +162,8 @@ class TrainConfig(Section):
     """Log training metrics every N optimizer steps."""
     eval_every: int | None = Field(50, gt=0)
     """Evaluate on the held-out split every N optimizer steps (and always at the end); None: only at the end."""
+    eval_each_epoch: bool = True
+    """Offline verbs: also evaluate at every epoch end (the over-fitting diagnostics compare epochs)."""
     eval_train_samples: int = Field(256, ge=0)
     """Also evaluate this many training examples (a fixed seeded sample) at every eval, logged as split
     `train_eval`: its gap to `eval` is the over-fitting signal. 0 disables it."""

@@ -153,6 +153,25 @@ def save_final(acc, model, tokenizer, run, extras) -> None:
     acc.wait_for_everyone()
 
 
+def finish_diagnostics(cfg: Config, acc, run) -> dict | None:
+    """Over-fitting and reward-hacking flags of the finished run: diagnostics.json, printed."""
+    if not acc.is_main_process:
+        return None
+    from alignlab.evaluation.diagnostics import Thresholds, diagnose
+    from alignlab.runs.atomic import atomic_write_json
+    from alignlab.runs.metrics import read_metrics
+
+    e = cfg.eval
+    result = diagnose(read_metrics(run.metrics_file), Thresholds(e.overfit_tolerance, e.hacking_tolerance,
+                                                                  e.diversity_floor))
+    atomic_write_json(run.path / "diagnostics.json", result)
+    for flag in result["flags"]:
+        console.print(f"[yellow]flag {flag['kind']}:[/yellow] {flag['message']}")
+    if not result["flags"]:
+        console.print("diagnostics: no over-fitting or reward-hacking flag (diagnostics.json)")
+    return result
+
+
 def close_run(acc, run, status: str) -> None:
     if acc.is_main_process:
         run.finish(status)

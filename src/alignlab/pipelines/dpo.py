@@ -109,6 +109,7 @@ def run_dpo(cfg: Config, command: str = "", resume: Path | None = None) -> dict:
     algorithm = PreferenceOptimisation(cfg.loss, cfg.beta)
     setup = DPOSetup(cfg, algorithm)
     method = OfflineMethod(algorithm, prepare_dpo_data, _describe, before_training=setup,
+                           reference=lambda: algorithm.reference,
                            prepare_model=lambda model, tok: disable_dropout(model) if cfg.loss.disable_dropout else model)
     result = run_offline(cfg, method, command, resume)
     return result | {"reference": setup.info, "reference_passes": algorithm.reference_passes}

@@ -35,7 +35,7 @@ from alignlab.pipelines.generate import load_for_sampling, write_jsonl
 from alignlab.rewards import build_scorer
 from alignlab.rollout import HFRolloutEngine
 from alignlab.runs.atomic import atomic_write_json
-from alignlab.training.progress import console, progress_bar
+from alignlab.training.progress import progress_bar
 
 EVAL_DIR = "eval"
 

@@ -8,17 +8,21 @@ trackers, run status, atomic final save) is shared here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from accelerate.utils import set_seed
 
 from alignlab.config import Config
 from alignlab.data.sft import fingerprint
+from alignlab.data.sources import DataError, load_prompts
+from alignlab.evaluation.policy import HeldOut, evaluate_policy
+from alignlab.pipelines.builtin_data import resolve_data
 from alignlab.pipelines.common import (
     agreed_run_path,
     check_environment,
     close_run,
+    finish_diagnostics,
     load_policy,
     make_accelerator,
     open_run_dir,
@@ -26,9 +30,11 @@ from alignlab.pipelines.common import (
     start_trackers,
     status_on_error,
 )
+from alignlab.rewards import build_scorer
 from alignlab.runs.metrics import MetricsLog
 from alignlab.training import checkpoint as ckpt
 from alignlab.training.offline import OfflineRun, train_offline
+from alignlab.training.online import EVAL_SEED_OFFSET
 from alignlab.training.progress import console
 
 
@@ -48,6 +54,25 @@ class OfflineMethod:
     """Write extra files into the final/ folder before it is published."""
     before_training: Callable = field(default=lambda model, tokenizer, train, held, accelerator, log: None)
     """Last preparation once the run directory exists (e.g. precompute reference log-probs into the examples)."""
+    reference: Callable[[], object] = field(default=lambda: None)
+    """The live reference strategy, for KL in the sampling evaluation (None: no KL)."""
+
+
+def sample_evaluator(cfg: Config, tokenizer, reference: Callable[[], object], device: str):
+    """model → held-out sampling metrics on `eval.in_training_prompts` prompts × `eval.in_training_k` replies with a
+    fixed seed (reward, gold, KL to the live reference, diversity); None when turned off or without prompts."""
+    e = cfg.eval
+    if not e.in_training_prompts or not cfg.data.eval_split:
+        return None
+    try:
+        prompts = load_prompts(resolve_data(cfg.data), cfg.data.eval_split)[: e.in_training_prompts]
+    except DataError:
+        return None  # held-out data without a prompt field (e.g. plain text): nothing to sample from
+    scorer = build_scorer(e.proxy or cfg.reward.scorer, cfg.reward, device=device, progress=False)
+    gold = build_scorer(e.gold, cfg.reward, device=device, progress=False) if e.gold else None
+    held = HeldOut(prompts, e.in_training_k, cfg.seed + EVAL_SEED_OFFSET, cfg.generation, scorer, gold, None,
+                   chunk_tokens=cfg.loss.chunk_tokens)
+    return lambda model: evaluate_policy(model, tokenizer, replace(held, reference=reference()))[0]
 
 
 def run_offline(cfg: Config, method: OfflineMethod, command: str = "", resume: Path | None = None) -> dict:
@@ -72,10 +97,13 @@ def run_offline(cfg: Config, method: OfflineMethod, command: str = "", resume: P
                     | {f"eval_{k}": v for k, v in (stats.get("eval") or {}).items()})
             run.update_manifest(data_fingerprint=fingerprint(train), data=stats)
     start_trackers(cfg, acc, path)
-    loop = OfflineRun(cfg, run, acc, model, tokenizer, method.algorithm, train, held, log)
+    loop = OfflineRun(cfg, run, acc, model, tokenizer, method.algorithm, train, held, log,
+                      sample_eval=sample_evaluator(cfg, tokenizer, method.reference, str(acc.device))
+                      if method.head == "causal_lm" else None)
     with status_on_error(acc, run):
         method.before_training(model, tokenizer, train, held, acc, log)
         result = train_offline(loop, resume_from=start)
     save_final(acc, result.pop("model"), tokenizer, run, lambda folder: method.save_extras(folder, cfg, tokenizer))
+    finish_diagnostics(cfg, acc, run)
     close_run(acc, run, "completed")
     return {"run_dir": str(path), "is_main_process": acc.is_main_process, **result}

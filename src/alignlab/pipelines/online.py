@@ -9,6 +9,7 @@ is a `ValueModel` (`rl.value_model=separate`, from `rl.value_init` or the policy
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from accelerate.utils import set_seed
@@ -17,12 +18,14 @@ from alignlab.algorithms import ONLINE_ALGORITHMS
 from alignlab.algorithms.reference import FrozenCopy
 from alignlab.config import Config, ConfigError
 from alignlab.data.sources import load_prompts
+from alignlab.evaluation.policy import text_metrics
 from alignlab.models.loading import adapter_base, disable_dropout, load_model
 from alignlab.models.value import ValueHead, ValueModel, hidden_size
 from alignlab.pipelines.common import (
     agreed_run_path,
     check_environment,
     close_run,
+    finish_diagnostics,
     load_policy,
     make_accelerator,
     open_run_dir,
@@ -116,7 +119,7 @@ def run_online(cfg: Config, name: str, command: str = "", resume: Path | None = 
     start_trackers(cfg, acc, path)
     engine = HFRolloutEngine(policy, tokenizer, cfg.generation, chat=cfg.rl.chat, chunk_tokens=cfg.loss.chunk_tokens)
     loop = OnlineRun(cfg, run, acc, policy, tokenizer, algorithm, engine, scorer, reference, critic,
-                     train_prompts, eval_prompts, log, gold)
+                     train_prompts, eval_prompts, log, gold, text_metrics=partial(text_metrics, tokenizer=tokenizer))
     with status_on_error(acc, run):
         result = train_online(loop, resume_from=start)
     trained_critic = result.pop("critic")
@@ -126,6 +129,7 @@ def run_online(cfg: Config, name: str, command: str = "", resume: Path | None = 
             acc.unwrap_model(trained_critic).save(folder / "value")
 
     save_final(acc, result.pop("model"), tokenizer, run, save_critic)
+    finish_diagnostics(cfg, acc, run)
     close_run(acc, run, "completed")
     return {"run_dir": str(path), "is_main_process": acc.is_main_process, **result}
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -53,6 +54,9 @@ class OfflineRun:
     train_examples: list[dict]
     eval_examples: list[dict] | None
     log: MetricsLog
+    sample_eval: Callable[[torch.nn.Module], dict] | None = None
+    """Held-out sampling evaluation of a policy (reward, gold, KL, diversity), logged as split `eval_samples`
+    at every evaluation; run on the main process only, without touching the training RNG."""
 
 
 def make_loader(examples, cfg: Config, algorithm, pad_id: int, shuffle: bool
@@ -107,6 +111,7 @@ def train_offline(r: OfflineRun, resume_from=None) -> dict:
                     break
             else:
                 state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+                _end_of_epoch(r, model, state, eval_loaders, n_steps)
     return _finish(r, model, optimizer, scheduler, state, eval_loaders, last, len(loader))
 
 
@@ -169,14 +174,26 @@ def _after_step(r, model, optimizer, scheduler, state, eval_loaders, last, epoch
         _save(r, model, optimizer, scheduler, state)
 
 
+def _end_of_epoch(r: OfflineRun, model, state, eval_loaders, n_steps: int) -> None:
+    """Evaluate at every epoch boundary (the over-fitting diagnostics compare epochs), unless the periodic
+    evaluation or the final one already runs at this step."""
+    every = r.cfg.train.eval_every
+    if r.cfg.train.eval_each_epoch and state.step < n_steps and not (every and state.step % every == 0):
+        _evaluate(r, model, eval_loaders, state.step, float(state.epoch))
+
+
 def _evaluate(r: OfflineRun, model, loaders: dict, step: int, epoch: float) -> dict:
-    """Evaluate every split in `loaders` ("eval", maybe "train_eval"); returns the held-out metrics."""
+    """Evaluate every split in `loaders` ("eval", maybe "train_eval"), then the sampling evaluation; returns the
+    held-out metrics."""
     results = {}
     model.eval()
     for split, loader in loaders.items():
         results[split] = r.algorithm.evaluate(model, loader, r.accelerator)
         if r.accelerator.is_main_process:
             r.log.log(step, split, results[split], epoch=epoch)
+    if r.sample_eval is not None and r.accelerator.is_main_process:
+        with torch.random.fork_rng():  # sampling must not change the training run's random stream
+            r.log.log(step, "eval_samples", r.sample_eval(r.accelerator.unwrap_model(model)), epoch=epoch)
     model.train()
     return results.get("eval", {})
 

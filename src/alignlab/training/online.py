@@ -93,6 +93,8 @@ class OnlineRun:
     log: MetricsLog
     gold: object | None = None
     """An extra scorer for held-out replies (`rl.gold_scorer`)."""
+    text_metrics: object | None = None
+    """Rollout → diversity metrics of held-out replies (pooled entropy, distinct-n, self-BLEU), or None."""
 
     @property
     def settings(self) -> Settings:
@@ -338,6 +340,8 @@ def evaluate(r: OnlineRun, m: Models, step: int, control: LoopControl) -> dict:
     scores = r.scorer.score(flat, roll.texts).to(roll.logps.device)
     kl = kl_per_token(roll, _reference_logps(r, m, roll))
     metrics = sample_metrics(roll, scores, roll.token_mask, kl)
+    if r.text_metrics is not None:
+        metrics |= r.text_metrics(roll)
     gold = r.gold.score(flat, roll.texts) if r.gold is not None else None
     if gold is not None:
         metrics |= {"gold_reward_mean": float(gold.mean()), "gold_reward_std": float(gold.std()) if len(gold) > 1 else 0.0}
