@@ -102,13 +102,6 @@ def test_generate_verb(alignlab_home, tmp_path):
     assert "vader" in proc.stderr
 
 
-def test_quickstart(alignlab_home, tmp_path):
-    proc = run_cli("quickstart", *FAST, "train.max_steps=6", "generation.max_new_tokens=8", cwd=tmp_path)
-    assert "run directory:" in proc.stderr and "held-out loss" in proc.stderr
-    summary = json.loads(next((tmp_path / "runs").glob("quickstart-*/quickstart.json")).read_text())
-    assert math.isfinite(summary["heldout_loss_end"])
-
-
 @pytest.mark.parametrize("optimizer, buffers", [("sgd", 0), ("sgd_momentum", 1), ("sgd_nesterov", 1), ("adamw", 2)])
 def test_memory_report_matches_invariant(alignlab_home, tmp_path, optimizer, buffers):
     run_dir = tmp_path / optimizer

@@ -48,7 +48,7 @@ def test_missing_file_and_bad_yaml(tmp_path):
 
 def test_every_preset_validates():
     presets = list_presets()
-    assert "sft/reviews-tiny" in presets and "quickstart" in presets
+    assert "sft/reviews-tiny" in presets and "quickstart/sft" in presets
     for name in presets:
         load_config(name)
 

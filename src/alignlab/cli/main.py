@@ -10,9 +10,10 @@
     alignlab base build [--name builtin:reviews-tiny] [--force]
     alignlab generate -m MODEL [-p PROMPT ...] [key=value ...]
     alignlab config show -c CONFIG [key=value ...] [--explain]
-    alignlab quickstart [key=value ...]
+    alignlab eval MODEL [--baseline B] [-c CONFIG] [key=value ...]
+    alignlab report RUN_DIR ... [-o DIR]
+    alignlab quickstart [key=value | STAGE:key=value ...] [--resume DIR]
 
-Later methods add verbs under `train` (rm, dpo, ppo, …) and top-level groups (eval, report, sweep).
 """
 
 from __future__ import annotations
@@ -289,18 +290,48 @@ def generate_cmd(model: str = typer.Option("builtin:reviews-tiny", "--model", "-
 
 @app.command("quickstart")
 @friendly_errors
-def quickstart(overrides: list[str] = OVERRIDES_ARG):
-    """Build the base model, run SFT, sample held-out prompts and print a summary."""
+def quickstart(overrides: list[str] = OVERRIDES_ARG,
+               resume: str = typer.Option(None, "--resume", help="Continue a quickstart folder: completed stages "
+                                          "are skipped, an interrupted one resumes.")):
+    """The whole lab on the built-in task: base → SFT → RM → pairs → DPO and RLOO → eval vs SFT → report.
+    Overrides apply to every stage; STAGE:key=value (sft, rm, pairs, dpo, rloo, eval) to one."""
     from alignlab.pipelines.quickstart import run_quickstart
+    from alignlab.report.evaluation import print_comparison
 
-    s = run_quickstart(list(overrides or []))
-    console.print(f"\n[bold]run directory:[/bold] {s['run_dir']}")
-    console.print(f"SFT steps: {s['steps']}   held-out loss: {s['heldout_loss_start']:.3f} → {s['heldout_loss_end']:.3f}")
-    console.print(f"gold reward (VADER) of samples on held-out prompts: base {s['vader_base']:+.3f}, "
-                  f"SFT {s['vader_sft']:+.3f}")
-    for r in s["samples"]:
-        console.print(f"  [dim]{r['prompt']}[/dim]{r['completion']}", highlight=False)
-    console.print(f"done in {s['seconds']:.0f} s")
+    if resume == RESUME_LATEST:
+        raise typer.BadParameter("give the quickstart folder to continue, e.g. runs/quickstart-20261122-101500",
+                                 param_hint="--resume")
+    s = run_quickstart(list(overrides or []), Path(resume) if resume else None, command=_command_line())
+    print_comparison(s["records"], title="quickstart: SFT, DPO and RLOO on the same evaluation (baseline: SFT)")
+    console.print("gold = VADER (the task's true reward); proxy = the quickstart reward model; KL = sequence KL to "
+                  "SFT on each policy's own samples; entropy = pooled per-prompt token entropy")
+    for name, rec in s["records"].items():
+        pairs = rec.get("pairs")
+        if pairs:
+            console.print(f"  {name}: held-out pair accuracy {pairs['pair_accuracy']:.3f}, implicit-reward margin "
+                          f"{pairs['reward_margin']:+.3f}; perplexity {(rec.get('perplexity') or {}).get('perplexity', float('nan')):.2f}")
+    console.print(f"[bold]report:[/bold] {s['report']['html']}")
+    console.print(f"[bold]runs:[/bold] {s['root']}  done in {s['seconds']:.0f} s "
+                  f"({', '.join(f'{k} {v:.0f} s' for k, v in s['stage_seconds'].items())})")
+
+
+@app.command("report")
+@friendly_errors
+def report_cmd(runs: list[Path] = typer.Argument(..., help="Run directories (or a folder of runs, e.g. a quickstart)."),
+               out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: RUN_DIR/report for one "
+                                        "run, runs/report-TIME for several).")):
+    """A self-contained HTML page (plus markdown) of runs: config, curves, reward vs KL / diversity, win rates,
+    diagnostics flags, generations side by side."""
+    import time
+
+    from alignlab.report.run_report import write_report
+
+    for r in runs:
+        if not r.exists():
+            raise typer.BadParameter(f"'{r}' does not exist", param_hint="RUNS")
+    default = runs[0] / "report" if len(runs) == 1 else Path("runs") / f"report-{time.strftime('%Y%m%d-%H%M%S')}"
+    paths = write_report(list(runs), out or default)
+    console.print(f"report of {len(paths['runs'])} run(s): {paths['html']} (and {paths['markdown']})")
 
 
 def _run(pipeline, config, overrides, resume) -> dict:

@@ -16,7 +16,9 @@ from alignlab.training.progress import progress_bar
 
 
 def hf_generation_config(cfg: GenerationConfig, tokenizer) -> HFGenerationConfig:
-    sampling = {"temperature": cfg.temperature, "top_k": cfg.top_k or None, "top_p": cfg.top_p} if cfg.do_sample else {}
+    # top_k=0 must be passed as 0: transformers replaces an unset (None) top_k with its default of 50 at generate
+    # time, which silently truncated "untruncated" sampling (and biased every KL estimate on those samples).
+    sampling = {"temperature": cfg.temperature, "top_k": cfg.top_k, "top_p": cfg.top_p} if cfg.do_sample else {}
     return HFGenerationConfig(
         max_new_tokens=cfg.max_new_tokens, min_new_tokens=cfg.min_new_tokens, do_sample=cfg.do_sample,
         repetition_penalty=cfg.repetition_penalty, no_repeat_ngram_size=cfg.no_repeat_ngram_size,

@@ -47,6 +47,11 @@ def is_run_dir(spec: str) -> bool:
 def eval_config(model: str, config: str | None, overrides: list[str]) -> tuple[Config, str]:
     """(config, the model the run started from). A run directory brings its own config (generation, reward, data),
     which `-c` and overrides change; any other model starts from `-c` or the defaults."""
+    from alignlab.rewards.models import REWARD_META
+
+    if (Path(model) / "final" / REWARD_META).exists() or (Path(model) / REWARD_META).exists():
+        raise ConfigError(f"'{model}' is a reward model; alignlab eval evaluates policies (use it as a scorer: "
+                          f"eval.proxy=reward_model:{model})")
     start = None
     if config is None and is_run_dir(model):
         run_cfg = load_config(Path(model) / "config.yaml", [])

@@ -63,6 +63,12 @@ def print_eval(rec: dict) -> None:
                   + (f"   gold ({rec['scorers']['gold']}) {_fmt(m.get('gold_reward_mean'))}" if rec['scorers']['gold'] else ""))
     if "kl_k1" in m:
         console.print(f"  KL to {rec['reference']}: {kl_text(m)} (sequence k1, 95% CI); k3 {m['kl_k3']:.3f}")
+        g = rec["generation"]
+        if g["temperature"] != 1.0 or g["top_k"] or g["top_p"] < 1.0:
+            console.print(f"  [yellow]note:[/yellow] replies were sampled with temperature={g['temperature']}, "
+                          f"top_k={g['top_k']}, top_p={g['top_p']}, not from the policy itself, so this is not an "
+                          "unbiased KL(policy || reference) (it can even be negative); for that use "
+                          "generation.temperature=1 generation.top_k=0 generation.top_p=1 (or -c quickstart/eval)")
     console.print(f"  diversity: pooled token entropy {m['pooled_entropy']:.3f}  distinct-1 {m['distinct_1']:.3f}  "
                   f"distinct-2 {m['distinct_2']:.3f}  self-BLEU {m['self_bleu']:.3f}"
                   + (f"  embedding {m['embedding_diversity']:.3f}" if "embedding_diversity" in m else ""))

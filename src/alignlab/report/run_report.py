@@ -1,0 +1,237 @@
+"""`alignlab report RUN_DIR…`: one self-contained HTML page (plus markdown) about one or more runs.
+
+It holds each run's config and manifest, its loss and metric curves (train vs held-out, per epoch where the run
+has epochs), reward-vs-KL and reward-vs-diversity scatters of the runs' evaluations (eval/eval.json), the win-rate
+table with CIs, the diagnostics flags and generations side by side. Plots are matplotlib PNGs, embedded as
+base64 data, so the page needs no other file and no network; the same PNGs are also written next to it for the
+markdown version. No script runs in the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from alignlab.runs.atomic import atomic_write_text  # noqa: E402
+from alignlab.runs.metrics import read_metrics  # noqa: E402
+
+CURVE_METRICS = ("loss", "accuracy", "reward_mean", "gold_reward_mean", "kl_k1", "pooled_entropy")
+CURVE_SPLITS = {"train": "-", "train_eval": "--", "eval": "o-", "eval_samples": "s:"}
+SAMPLE_PROMPTS = 6
+STYLE = ("body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}"
+         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}"
+         "th{background:#f3f3f3}img{max-width:100%}pre{background:#f7f7f7;padding:8px;overflow-x:auto}"
+         ".flag{color:#a40}.dim{color:#777}")
+
+
+def expand_runs(paths: list[Path]) -> list[Path]:
+    """Run directories as given; a folder of runs (e.g. a quickstart) stands for the runs inside it."""
+    out = []
+    for p in paths:
+        if (p / "config.yaml").exists():
+            out.append(p)
+        else:
+            inner = sorted(q for q in p.iterdir() if (q / "config.yaml").exists()) if p.is_dir() else []
+            if not inner:
+                raise FileNotFoundError(f"'{p}' is not an alignlab run directory (no config.yaml) and holds none")
+            out += inner
+    return out
+
+
+def _read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def load_run(path: Path) -> dict:
+    metrics = read_metrics(path) if (path / "metrics.jsonl").exists() else []
+    samples = path / "eval" / "samples.jsonl"
+    return {"name": path.name, "path": str(path), "config": (path / "config.yaml").read_text(),
+            "manifest": _read_json(path / "manifest.json") or {}, "metrics": metrics,
+            "eval": _read_json(path / "eval" / "eval.json"), "diagnostics": _read_json(path / "diagnostics.json"),
+            "samples": [json.loads(x) for x in samples.read_text().splitlines() if x.strip()] if samples.exists() else []}
+
+
+def _x(row: dict, by_epoch: bool) -> float:
+    return row["epoch"] if by_epoch else row["step"]
+
+
+def curve_figure(run: dict, out: Path) -> Path | None:
+    """One panel per metric the run logged; one line per split (train, train_eval, eval, eval_samples)."""
+    rows = [r for r in run["metrics"] if r["split"] in CURVE_SPLITS]
+    shown = [m for m in CURVE_METRICS if any(isinstance(r.get(m), (int, float)) for r in rows)]
+    if not shown:
+        return None
+    epochs = {r["epoch"] for r in rows if r.get("epoch") is not None}
+    by_epoch = len(epochs) > 1 and all(r.get("epoch") is not None for r in rows)
+    cols = min(3, len(shown))
+    n_rows = -(-len(shown) // cols)
+    fig, axes = plt.subplots(n_rows, cols, figsize=(3.8 * cols, 2.9 * n_rows), squeeze=False)
+    for ax in axes.flat[len(shown):]:
+        ax.set_visible(False)
+    for ax, metric in zip(axes.flat, shown, strict=False):
+        for split, style in CURVE_SPLITS.items():
+            pts = [(_x(r, by_epoch), r[metric]) for r in rows if r["split"] == split and isinstance(r.get(metric), (int, float))]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), style, label=split, markersize=4)
+        ax.set_title(metric, fontsize=10)
+        ax.set_xlabel("epoch" if by_epoch else "step")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(run["name"], fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+def scatter_figure(runs: list[dict], out: Path) -> Path | None:
+    """Reward vs KL (with the KL's 95% CI) and reward vs diversity of every evaluated run."""
+    evals = [(r["name"], r["eval"]["metrics"]) for r in runs if r["eval"]]
+    if not evals:
+        return None
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for name, m in evals:
+        reward = m.get("gold_reward_mean", m["reward_mean"])
+        kl = m.get("kl_k1", 0.0)
+        err = [[kl - m.get("kl_ci_low", kl)], [m.get("kl_ci_high", kl) - kl]]
+        a.errorbar([kl], [reward], xerr=err, fmt="o", capsize=3, label=name)
+        b.plot([m["pooled_entropy"]], [reward], "o", label=name)
+    a.set_xlabel("KL to reference (sequence, k1)")
+    b.set_xlabel("diversity (pooled per-prompt token entropy)")
+    for ax in (a, b):
+        ax.set_ylabel("gold reward" if "gold_reward_mean" in evals[0][1] else "reward")
+        ax.grid(alpha=0.3)
+    a.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> tuple[str, str]:
+    """(HTML, markdown) of one table; cells are plain text."""
+    e = html.escape
+    h = ("<table><tr>" + "".join(f"<th>{e(x)}</th>" for x in headers) + "</tr>"
+         + "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
+    md = ("| " + " | ".join(headers) + " |\n|" + "---|" * len(headers) + "\n"
+          + "".join("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in r) + " |\n" for r in rows))
+    return h, md
+
+
+def win_rows(runs: list[dict]) -> list[list[str]]:
+    rows = []
+    for r in runs:
+        win = (r["eval"] or {}).get("win_rate")
+        if not win:
+            continue
+        lc = win.get("length_controlled")
+        rows.append([r["name"], win["baseline"], f"{win['win_rate']:.3f}", f"[{win['ci_low']:.3f}, {win['ci_high']:.3f}]",
+                     f"{win['wins']:.0%} / {win['ties']:.0%} / {win['losses']:.0%}",
+                     f"{lc['win_rate']:.3f} [{lc['ci_low']:.3f}, {lc['ci_high']:.3f}]" if lc else "-",
+                     r["eval"]["scorers"]["judge"], str(win["n"])])
+    return rows
+
+
+WIN_HEADERS = ["run", "baseline", "win rate", "95% CI", "wins / ties / losses", "length-controlled [CI]", "judge",
+               "pairs"]
+
+
+def flag_rows(runs: list[dict]) -> list[list[str]]:
+    rows = []
+    for r in runs:
+        d = r["diagnostics"]
+        if d is None:
+            rows.append([r["name"], "-", "no diagnostics.json (run older than the diagnostics, or not finished)"])
+        elif not d["flags"]:
+            rows.append([r["name"], "none", "no over-fitting or reward-hacking flag"])
+        rows += [[r["name"], f["kind"], f["message"]] for f in (d or {}).get("flags", [])]
+    return rows
+
+
+def sample_rows(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """Generations side by side: the first prompts of the evaluation, one reply per run."""
+    with_samples = [r for r in runs if r["samples"]]
+    if not with_samples:
+        return [], []
+    prompts = list(dict.fromkeys(s["prompt"] for s in with_samples[0]["samples"]))[:SAMPLE_PROMPTS]
+    rows = []
+    for p in prompts:
+        cells = [p]
+        for r in with_samples:
+            s = next((x for x in r["samples"] if x["prompt"] == p), None)
+            cells.append("-" if s is None else f"{s['completion']}  ({_score_text(s)})")
+        rows.append(cells)
+    return ["prompt", *(r["name"] for r in with_samples)], rows
+
+
+def _score_text(s: dict) -> str:
+    parts = [f"proxy {s['reward']:+.2f}"] + ([f"gold {s['gold']:+.2f}"] if "gold" in s else [])
+    return ", ".join(parts)
+
+
+def _img(path: Path | None) -> tuple[str, str]:
+    if path is None:
+        return "", ""
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">', f"![{path.stem}]({path.name})"
+
+
+def run_section(run: dict, out: Path) -> tuple[str, str]:
+    e, m = html.escape, run["manifest"]
+    info = (f"status {m.get('status', '?')} · wall time {m.get('wall_time_s', 0):.0f} s · "
+            f"command <code>{e(m.get('command', ''))}</code>")
+    img_h, img_md = _img(curve_figure(run, out / f"curves-{run['name']}.png"))
+    manifest = json.dumps(m, indent=1)
+    h = (f"<h3>{e(run['name'])}</h3><p class=dim>{e(run['path'])}<br>{info}</p>{img_h}"
+         f"<details><summary>config.yaml</summary><pre>{e(run['config'])}</pre></details>"
+         f"<details><summary>manifest.json</summary><pre>{e(manifest)}</pre></details>")
+    md = (f"### {run['name']}\n\n`{run['path']}`: status {m.get('status', '?')}, wall time "
+          f"{m.get('wall_time_s', 0):.0f} s, command `{m.get('command', '')}`\n\n{img_md}\n\n"
+          f"<details><summary>config.yaml</summary>\n\n```yaml\n{run['config']}```\n</details>\n")
+    return h, md
+
+
+def write_report(paths: list[Path], out: Path, title: str = "alignlab report") -> dict:
+    """Write out/report.html (self-contained) and out/report.md (+ PNGs); returns their paths."""
+    from alignlab.report.evaluation import COMPARISON_HEADERS, comparison_rows
+
+    runs = [load_run(p) for p in expand_runs([Path(p) for p in paths])]
+    out.mkdir(parents=True, exist_ok=True)
+    html_parts, md_parts = [f"<h1>{html.escape(title)}</h1>"], [f"# {title}\n"]
+
+    def section(heading: str, parts: tuple[str, str] | None, note: str = "") -> None:
+        html_parts.append(f"<h2>{html.escape(heading)}</h2>" + (f"<p class=dim>{html.escape(note)}</p>" if note else ""))
+        md_parts.append(f"\n## {heading}\n\n" + (f"{note}\n\n" if note else ""))
+        if parts:
+            html_parts.append(parts[0])
+            md_parts.append(parts[1] + "\n")
+
+    evaluated = {r["name"]: r["eval"] for r in runs if r["eval"]}
+    section("Evaluation", _table(COMPARISON_HEADERS, comparison_rows(evaluated)) if evaluated else None,
+            "gold and proxy reward, KL to the reference on the samples, diversity and win rate (eval/eval.json)"
+            if evaluated else "no run has an evaluation yet: run alignlab eval RUN_DIR")
+    section("Reward vs KL and reward vs diversity", _img(scatter_figure(runs, out / "scatter.png")) if evaluated else None)
+    section("Win rates", _table(WIN_HEADERS, win_rows(runs)) if win_rows(runs) else None,
+            "ties are counted separately; the win rate counts a tie as half a win; CIs are bootstrap 95%")
+    section("Diagnostics", _table(["run", "flag", "detail"], flag_rows(runs)))
+    headers, rows = sample_rows(runs)
+    section("Generations side by side", _table(headers, rows) if rows else None,
+            "the same held-out prompts and sampling seed for every run")
+    section("Runs", None, "curves: train (line), train_eval (dashed: a fixed sample of training data), eval (held-out), "
+            "eval_samples (held-out sampling metrics)")
+    for run in runs:
+        h, md = run_section(run, out)
+        html_parts.append(h)
+        md_parts.append(md)
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(html_parts)}</body></html>")
+    atomic_write_text(out / "report.html", page)
+    atomic_write_text(out / "report.md", "".join(md_parts))
+    return {"html": str(out / "report.html"), "markdown": str(out / "report.md"), "runs": [r["path"] for r in runs]}
