@@ -32,7 +32,7 @@ def test_quickstart_runs_every_stage_and_prints_the_table(alignlab_home, tmp_pat
         m = res["metrics"]
         assert all(math.isfinite(m[k]) for k in ("gold_reward_mean", "reward_mean", "kl_k1", "pooled_entropy")), name
         assert 0 <= res["win_rate"]["ci_low"] <= res["win_rate"]["ci_high"] <= 1
-    assert summary["results"]["SFT"]["metrics"]["kl_k1"] == 0.0  # the reference is the SFT run itself
+    assert abs(summary["results"]["SFT"]["metrics"]["kl_k1"]) < 1e-4  # the reference is the SFT run itself
     assert summary["results"]["SFT"]["win_rate"]["ties"] == 1.0  # same model, same seed: identical replies
     assert (root / "report" / "report.html").exists()
     for header in ("gold reward", "proxy reward", "KL", "win rate vs baseline"):
