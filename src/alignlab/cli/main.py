@@ -304,12 +304,14 @@ def quickstart(overrides: list[str] = OVERRIDES_ARG,
     s = run_quickstart(list(overrides or []), Path(resume) if resume else None, command=_command_line())
     print_comparison(s["records"], title="quickstart: SFT, DPO and RLOO on the same evaluation (baseline: SFT)")
     console.print("gold = VADER (the task's true reward); proxy = the quickstart reward model; KL = sequence KL to "
-                  "SFT on each policy's own samples; entropy = pooled per-prompt token entropy")
+                  "SFT on each policy's own samples; entropy = pooled per-prompt token entropy; dist-2 = distinct "
+                  "bigrams; win rate vs SFT judged by gold, ties count half")
     for name, rec in s["records"].items():
-        pairs = rec.get("pairs")
+        pairs, ppl = rec.get("pairs") or {}, (rec.get("perplexity") or {}).get("perplexity", float("nan"))
         if pairs:
-            console.print(f"  {name}: held-out pair accuracy {pairs['pair_accuracy']:.3f}, implicit-reward margin "
-                          f"{pairs['reward_margin']:+.3f}; perplexity {(rec.get('perplexity') or {}).get('perplexity', float('nan')):.2f}")
+            console.print(f"  {name}: held-out pairs: implicit-reward accuracy {pairs['pair_accuracy']:.3f} (margin "
+                          f"{pairs['reward_margin']:+.3f}; 0 for SFT, its own reference), log-prob preference "
+                          f"{pairs['logp_accuracy']:.3f}; perplexity {ppl:.2f}")
     console.print(f"[bold]report:[/bold] {s['report']['html']}")
     console.print(f"[bold]runs:[/bold] {s['root']}  done in {s['seconds']:.0f} s "
                   f"({', '.join(f'{k} {v:.0f} s' for k, v in s['stage_seconds'].items())})")

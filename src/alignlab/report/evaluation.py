@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from alignlab.training.progress import console
@@ -26,8 +28,7 @@ def kl_text(m: dict) -> str:
 def win_text(win: dict | None) -> str:
     if not win:
         return "-"
-    return (f"{win['win_rate']:.2f} [{win['ci_low']:.2f}, {win['ci_high']:.2f}] "
-            f"(ties {win['ties']:.0%})")
+    return f"{win['win_rate']:.2f} [{win['ci_low']:.2f}, {win['ci_high']:.2f}]"
 
 
 def comparison_rows(records: dict[str, dict]) -> list[list[str]]:
@@ -35,23 +36,24 @@ def comparison_rows(records: dict[str, dict]) -> list[list[str]]:
     rows = []
     for name, rec in records.items():
         m = rec["metrics"]
+        win = rec.get("win_rate")
         rows.append([name, _fmt(m.get("gold_reward_mean")), _fmt(m.get("reward_mean")), kl_text(m),
                      _fmt(m.get("pooled_entropy"), False), _fmt(m.get("distinct_2"), False),
-                     win_text(rec.get("win_rate"))])
+                     win_text(win), f"{win['ties']:.0%}" if win else "-"])
     return rows
 
 
-COMPARISON_HEADERS = ["method", "gold reward", "proxy reward", "KL [95% CI]", "entropy", "distinct-2",
-                      "win rate vs baseline [95% CI]"]
+COMPARISON_HEADERS = ["method", "gold", "proxy", "KL [95% CI]", "entropy", "dist-2", "win rate [95% CI]", "ties"]
 
 
 def print_comparison(records: dict[str, dict], title: str) -> None:
-    table = Table(title=title)
+    table = Table(title=title, box=box.SIMPLE_HEAD)
     for h in COMPARISON_HEADERS:
         table.add_column(h, justify="left" if h == "method" else "right", no_wrap=True)
     for row in comparison_rows(records):
         table.add_row(*row)
-    console.print(table)
+    # Pipes and logs get 80 columns by default, too narrow for this table; a wider terminal keeps its width.
+    Console(stderr=True, width=max(console.width, 100)).print(table)
 
 
 def print_eval(rec: dict) -> None:
