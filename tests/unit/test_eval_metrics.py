@@ -102,3 +102,17 @@ def test_length_controlled_win_rate_removes_a_pure_length_effect():
     assert raw > 0.6
     assert abs(lc["win_rate"] - 0.5) < abs(raw - 0.5) / 2
     assert lc["ci_low"] <= lc["win_rate"] <= lc["ci_high"]
+
+
+def test_fast_self_bleu_equals_the_direct_definition():
+    # self_bleu keeps the two largest counts per n-gram instead of looping over every other reply: it must give
+    # exactly the mean BLEU of each reply against the others, ties of the largest count included
+    import statistics
+
+    rng = random.Random(1)
+    vocab = list("abcdefgh")
+    groups = [[[rng.choice(vocab) for _ in range(rng.randint(0, 12))] for _ in range(rng.randint(2, 5))]
+              for _ in range(60)]
+    groups.append([list("abab"), list("abab"), list("ab")])  # two replies share the largest count of (a, b)
+    direct = statistics.fmean(bleu(r, [o for j, o in enumerate(g) if j != i]) for g in groups for i, r in enumerate(g))
+    assert self_bleu(groups) == pytest.approx(direct, abs=1e-12)

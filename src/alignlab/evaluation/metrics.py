@@ -55,34 +55,67 @@ def repetition_rate(tokens: Sequence[Hashable], n: int = 3) -> float:
     return (len(grams) - len(set(grams))) / len(grams) if grams else 0.0
 
 
-def bleu(hypothesis: Sequence[Hashable], references: Sequence[Sequence[Hashable]], max_n: int = 4) -> float:
-    """Sentence BLEU (Papineni et al. 2002, eq. 1–2): geometric mean of clipped n-gram precisions, n = 1..max_n,
-    times the brevity penalty against the closest reference length. Precisions of n > 1 use add-one smoothing
-    (Lin & Och 2004), so short texts do not score 0; identical texts score exactly 1."""
-    if not hypothesis or not references:
+def _bleu_from_counts(hyp: list[Counter], clipped_max, hyp_len: int, ref_lens: Sequence[int], max_n: int) -> float:
+    """BLEU from the hypothesis' n-gram counts (hyp[n-1]) and, per n-gram, the largest reference count
+    (`clipped_max(n, gram)`)."""
+    if hyp_len == 0 or not ref_lens:
         return 0.0
     log_p = 0.0
     for n in range(1, max_n + 1):
-        hyp = Counter(ngrams(hypothesis, n))
-        most = Counter()
-        for ref in references:
-            most |= Counter(ngrams(ref, n))  # max count of each n-gram over the references
-        matched, total = sum(min(c, most[g]) for g, c in hyp.items()), sum(hyp.values())
+        counts = hyp[n - 1]
+        matched, total = sum(min(c, clipped_max(n, g)) for g, c in counts.items()), sum(counts.values())
         if n > 1:
             matched, total = matched + 1, total + 1
         if matched == 0:
             return 0.0
         log_p += math.log(matched / total) / max_n
-    closest = min((abs(len(r) - len(hypothesis)), len(r)) for r in references)[1]
-    bp = 1.0 if len(hypothesis) >= closest else math.exp(1 - closest / len(hypothesis))
+    closest = min((abs(r - hyp_len), r) for r in ref_lens)[1]
+    bp = 1.0 if hyp_len >= closest else math.exp(1 - closest / hyp_len)
     return bp * math.exp(log_p)
+
+
+def _ngram_counts(tokens: Sequence[Hashable], max_n: int) -> list[Counter]:
+    return [Counter(ngrams(tokens, n)) for n in range(1, max_n + 1)]
+
+
+def bleu(hypothesis: Sequence[Hashable], references: Sequence[Sequence[Hashable]], max_n: int = 4) -> float:
+    """Sentence BLEU (Papineni et al. 2002, eq. 1–2): geometric mean of clipped n-gram precisions, n = 1..max_n,
+    times the brevity penalty against the closest reference length. Precisions of n > 1 use add-one smoothing
+    (Lin & Och 2004), so short texts do not score 0; identical texts score exactly 1."""
+    refs = [_ngram_counts(r, max_n) for r in references]
+    return _bleu_from_counts(_ngram_counts(hypothesis, max_n), lambda n, g: max(r[n - 1][g] for r in refs),
+                             len(hypothesis), [len(r) for r in references], max_n)
+
+
+def _group_self_bleu(group: Sequence[Sequence[Hashable]], max_n: int) -> list[float]:
+    """BLEU of each reply against the others, in O(k·L): per n-gram keep the two largest counts in the group and
+    how many replies reach the largest, so "the largest count among the other replies" needs no k² loop."""
+    counts = [_ngram_counts(r, max_n) for r in group]
+    top: dict[tuple, list] = {}  # gram → [largest, replies with it, second largest]
+    for c in counts:
+        for per_n in c:
+            for g, v in per_n.items():
+                t = top.setdefault(g, [0, 0, 0])
+                if v > t[0]:
+                    t[:] = [v, 1, t[0]]
+                elif v == t[0]:
+                    t[1] += 1
+                elif v > t[2]:
+                    t[2] = v
+    lengths = [len(r) for r in group]
+    scores = []
+    for i, c in enumerate(counts):
+        def others_max(n, g, own=c):
+            best, ties, second = top[g]
+            return second if own[n - 1][g] == best and ties == 1 else best
+        scores.append(_bleu_from_counts(c, others_max, lengths[i], lengths[:i] + lengths[i + 1:], max_n))
+    return scores
 
 
 def self_bleu(groups: Sequence[Sequence[Sequence[Hashable]]], max_n: int = 4) -> float:
     """Zhu et al. 2018: BLEU of each reply against the other replies of its prompt, averaged; 1 = all identical.
     Groups with fewer than two replies are skipped."""
-    scores = [bleu(reply, [other for j, other in enumerate(group) if j != i], max_n)
-              for group in groups if len(group) > 1 for i, reply in enumerate(group)]
+    scores = [s for group in groups if len(group) > 1 for s in _group_self_bleu(group, max_n)]
     return statistics.fmean(scores) if scores else 0.0
 
 
