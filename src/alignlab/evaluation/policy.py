@@ -42,6 +42,8 @@ class HeldOut:
     """A reference strategy for KL (e.g. `FrozenCopy` of the starting model), or None."""
     chat: bool = False
     chunk_tokens: int = 1024
+    progress: object | None = None
+    """Called with the number of prompts sampled so far (a progress bar), or None."""
 
 
 @torch.no_grad()
@@ -50,7 +52,7 @@ def evaluate_policy(model, tokenizer, h: HeldOut) -> tuple[dict, list[dict]]:
     the 95% CI of the sequence KL (kl_ci_low/high), entropy, response_length, truncated_fraction,
     identical_fraction, and the text diversity of `text_metrics`."""
     engine = HFRolloutEngine(model, tokenizer, h.generation, chat=h.chat, chunk_tokens=h.chunk_tokens)
-    roll = engine.generate(h.prompts, h.k, seed=h.seed)
+    roll = engine.generate(h.prompts, h.k, seed=h.seed, progress=h.progress)
     flat = sample_prompts(roll)
     scores = h.scorer.score(flat, roll.texts).float()
     ref = reference_logps(h.reference, model, roll, h.generation.batch_size, h.chunk_tokens)

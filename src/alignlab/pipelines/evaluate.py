@@ -112,11 +112,11 @@ def load_reference(cfg: Config, spec: str | None, device) -> FrozenCopy | None:
     return FrozenCopy(load_model(mcfg).to(device))
 
 
-def baseline_comparison(cfg: Config, held: HeldOut, rows: list[dict], judge) -> dict:
+def baseline_comparison(cfg: Config, held: HeldOut, rows: list[dict], judge, progress=None) -> dict:
     """Sample the baseline on the same prompts and seed; judge both; paired win rate with ties and CIs."""
     model, tok = load_for_sampling(cfg.model.model_copy(update={"name_or_path": cfg.eval.baseline, "gguf_file": None}))
     engine = HFRolloutEngine(model, tok, held.generation, chat=held.chat, chunk_tokens=held.chunk_tokens)
-    roll = engine.generate(held.prompts, held.k, seed=held.seed)
+    roll = engine.generate(held.prompts, held.k, seed=held.seed, progress=progress)
     e = cfg.eval
     prompts = [r["prompt"] for r in rows]
     mine = judge.score(prompts, [r["completion"] for r in rows]).tolist()
@@ -186,26 +186,25 @@ def run_eval(cfg: Config, model_spec: str, start_model: str, out_dir: Path, prog
     """Evaluate `model_spec`; writes out_dir/eval.json and out_dir/samples.jsonl and returns the eval record."""
     t0 = time.time()
     e = cfg.eval
-    stages = ["load", "sample + score", "baseline", "pairs", "perplexity", "write"]
-    with progress_bar(f"eval · {Path(model_spec).name or model_spec}", len(stages), enabled=progress) as bar:
+    prompts = eval_prompts(cfg)
+    n = len(prompts)
+    total = n * (2 if e.baseline else 1) + 1  # prompts sampled by the policy (and the baseline), then the rest
+    with progress_bar(f"eval · {Path(model_spec).name or model_spec}", total, enabled=progress) as bar:
         model, tok = load_for_sampling(cfg.model)
         device = next(model.parameters()).device
         scorers = build_scorers(cfg, str(device))
         ref_spec = start_model if e.reference == "auto" else e.reference
         reference = load_reference(cfg, ref_spec, device)
-        held = HeldOut(eval_prompts(cfg), e.samples_per_prompt, cfg.seed if e.seed is None else e.seed,
+        held = HeldOut(prompts, e.samples_per_prompt, cfg.seed if e.seed is None else e.seed,
                        cfg.generation, scorers.proxy, scorers.gold, reference, chat=cfg.rl.chat,
-                       chunk_tokens=cfg.loss.chunk_tokens)
-        bar.update(1, stage="sampling")
+                       chunk_tokens=cfg.loss.chunk_tokens, progress=lambda done: bar.update(done, stage="policy"))
         metrics, rows = evaluate_policy(model, tok, held)
         metrics |= embedding_diversity([r["completion"] for r in rows], held.k)
-        bar.update(2, stage="baseline")
-        win = baseline_comparison(cfg, held, rows, scorers.judge) if e.baseline else None
-        bar.update(3, stage="pairs")
+        win = (baseline_comparison(cfg, held, rows, scorers.judge, lambda done: bar.update(n + done, stage="baseline"))
+               if e.baseline else None)
+        bar.update(total - 1, stage="pairs, perplexity")
         pairs = preference_section(cfg, model, tok, reference)
-        bar.update(4, stage="perplexity")
         ppl = perplexity_section(cfg, model, tok)
-        bar.update(5, stage="write")
         record = {"model": model_spec, "reference": ref_spec, "scorers": scorers.specs,
                   "prompts": len(held.prompts), "samples_per_prompt": held.k, "seed": held.seed,
                   "split": e.split or cfg.data.eval_split, "generation": cfg.generation.model_dump(),
@@ -214,7 +213,7 @@ def run_eval(cfg: Config, model_spec: str, start_model: str, out_dir: Path, prog
         out_dir.mkdir(parents=True, exist_ok=True)
         write_jsonl(rows, out_dir / "samples.jsonl")
         atomic_write_json(out_dir / "eval.json", record)
-        bar.update(6, stage="done")
+        bar.update(total, stage="done")
     return record | {"out_dir": str(out_dir)}
 
 

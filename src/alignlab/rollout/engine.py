@@ -55,7 +55,7 @@ class RolloutEngine(Protocol):
     """What the online loop needs from a sampler. An engine with its own copy of the weights (e.g. vLLM) loads
     the policy's new weights in `update_weights`, which the loop calls after every update."""
 
-    def generate(self, prompts: list[str], k: int, seed: int) -> Rollout: ...
+    def generate(self, prompts: list[str], k: int, seed: int, progress=None) -> Rollout: ...
 
     def update_weights(self, model) -> None: ...
 
@@ -71,7 +71,8 @@ class HFRolloutEngine:
         """Nothing to do: this engine samples from the training model itself."""
 
     @torch.no_grad()
-    def generate(self, prompts: list[str], k: int, seed: int) -> Rollout:
+    def generate(self, prompts: list[str], k: int, seed: int, progress=None) -> Rollout:
+        """k replies per prompt; `progress(prompts done)` is called after each generation batch when given."""
         torch.manual_seed(seed)
         device = next(self.model.parameters()).device
         gen = hf_generation_config(self.cfg.model_copy(update={"num_return_sequences": k}), self.tok)
@@ -88,6 +89,8 @@ class HFRolloutEngine:
                 ids = enc["input_ids"][s:s + self.cfg.batch_size].to(device)
                 mask = enc["attention_mask"][s:s + self.cfg.batch_size].to(device)
                 replies += list(self.model.generate(input_ids=ids, attention_mask=mask, generation_config=gen)[:, width:])
+                if progress is not None:
+                    progress(min(s + self.cfg.batch_size, len(prompts)))
         return self._assemble(prompts, enc["input_ids"].to(device), enc["attention_mask"].to(device), replies, k)
 
     def _assemble(self, prompts, prompt_ids, prompt_mask, replies: list[torch.Tensor], k: int) -> Rollout:
