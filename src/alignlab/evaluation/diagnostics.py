@@ -55,17 +55,17 @@ def overfitting_flags(rows: Sequence[dict], th: Thresholds = Thresholds()) -> li
     flags = []
     for prev, cur in zip(epochs, epochs[1:], strict=False):
         for metric in MONITORED:
-            values = [d[e].get(metric) for d in (train, held) for e in (prev, cur)]
-            if any(not isinstance(v, (int, float)) for v in values):
+            t0, t1, h0, h1 = (d[e].get(metric) for d in (train, held) for e in (prev, cur))
+            if any(not isinstance(v, (int, float)) for v in (t0, t1, h0, h1)):
                 continue
-            t_gain, t_tol = _gain(metric, values[0], values[1], th.overfit)
-            h_gain, h_tol = _gain(metric, values[2], values[3], th.overfit)
+            t_gain, t_tol = _gain(metric, t0, t1, th.overfit)
+            h_gain, h_tol = _gain(metric, h0, h1, th.overfit)
             if t_gain > t_tol and h_gain <= h_tol:
                 state = "worsened" if h_gain < -h_tol else "stalled"
                 flags.append({"kind": "overfitting", "epoch": cur, "step": held[cur]["step"], "metric": metric,
-                              "train": [values[0], values[1]], "heldout": [values[2], values[3]],
-                              "message": f"epoch {prev}→{cur}: train {metric} {values[0]:.4g}→{values[1]:.4g} "
-                                         f"improved while held-out {metric} {state} ({values[2]:.4g}→{values[3]:.4g})"})
+                              "train": [t0, t1], "heldout": [h0, h1],
+                              "message": f"epoch {prev}→{cur}: train {metric} {t0:.4g}→{t1:.4g} improved while "
+                                         f"held-out {metric} {state} ({h0:.4g}→{h1:.4g})"})
     return flags
 
 

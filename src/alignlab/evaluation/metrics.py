@@ -119,12 +119,17 @@ def self_bleu(groups: Sequence[Sequence[Sequence[Hashable]]], max_n: int = 4) ->
     return statistics.fmean(scores) if scores else 0.0
 
 
+def stderr(values: Sequence[float]) -> float:
+    """Standard error of the mean, s/√n (sample standard deviation); 0 for fewer than 2 values."""
+    return statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+
+
 def mean_ci(values: Sequence[float]) -> dict:
     """Mean with a normal-approximation 95% CI (mean ± 1.96·s/√n)."""
     if not values:
         return {"mean": 0.0, "ci_low": 0.0, "ci_high": 0.0, "n": 0}
     mean = statistics.fmean(values)
-    half = Z95 * statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    half = Z95 * stderr(values)
     return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": len(values)}
 
 

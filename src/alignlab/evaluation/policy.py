@@ -20,6 +20,7 @@ from alignlab.evaluation.metrics import (
     pooled_token_entropy,
     repetition_rate,
     self_bleu,
+    stderr,
     words,
 )
 from alignlab.rollout import HFRolloutEngine, Rollout
@@ -58,7 +59,7 @@ def evaluate_policy(model, tokenizer, h: HeldOut) -> tuple[dict, list[dict]]:
     ref = reference_logps(h.reference, model, roll, h.generation.batch_size, h.chunk_tokens)
     kl = kl_per_token(roll, ref)
     metrics = sample_metrics(roll, scores.to(roll.logps.device), roll.token_mask, kl) | text_metrics(roll, tokenizer)
-    metrics["reward_stderr"] = _stderr(scores)
+    metrics["reward_stderr"] = stderr(scores.tolist())
     lengths = roll.lengths.tolist()
     rows = [{"prompt": p, "completion": c, "reward": float(s), "tokens": int(n), "finished": bool(f)}
             for p, c, s, n, f in zip(flat, roll.texts, scores, lengths, roll.finished.tolist(), strict=True)]
@@ -71,7 +72,7 @@ def evaluate_policy(model, tokenizer, h: HeldOut) -> tuple[dict, list[dict]]:
     if h.gold is not None:
         gold = h.gold.score(flat, roll.texts).float()
         metrics |= {"gold_reward_mean": float(gold.mean()), "gold_reward_std": float(gold.std()) if len(gold) > 1 else 0.0,
-                    "gold_reward_stderr": _stderr(gold)}
+                    "gold_reward_stderr": stderr(gold.tolist())}
         for row, g in zip(rows, gold, strict=True):
             row["gold"] = float(g)
     return metrics, rows
@@ -94,12 +95,7 @@ def text_metrics(roll: Rollout, tokenizer) -> dict:
     word_groups = [toks[i:i + k] for i in range(0, len(toks), k)]
     lengths = sorted(len(x) for x in ids)
     return {"pooled_entropy": pooled_token_entropy(id_groups), "distinct_1": distinct_n(toks, 1),
-            "distinct_2": distinct_n(toks, 2), "self_bleu": self_bleu(word_groups) if k > 1 else 0.0,
+            "distinct_2": distinct_n(toks, 2), "self_bleu": self_bleu(word_groups),
             "repetition_rate": statistics.fmean(repetition_rate(t, 3) for t in toks) if toks else 0.0,
             "length_median": float(lengths[len(lengths) // 2]) if lengths else 0.0,
             "length_max": float(lengths[-1]) if lengths else 0.0}
-
-
-def _stderr(values: torch.Tensor) -> float:
-    v = values.tolist()
-    return statistics.stdev(v) / len(v) ** 0.5 if len(v) > 1 else 0.0

@@ -52,17 +52,12 @@ def eval_config(model: str, config: str | None, overrides: list[str]) -> tuple[C
     if (Path(model) / "final" / REWARD_META).exists() or (Path(model) / REWARD_META).exists():
         raise ConfigError(f"'{model}' is a reward model; alignlab eval evaluates policies (use it as a scorer: "
                           f"eval.proxy=reward_model:{model})")
-    start = None
-    if config is None and is_run_dir(model):
-        run_cfg = load_config(Path(model) / "config.yaml", [])
-        start = run_cfg.model.name_or_path
-        cfg = load_config(Path(model) / "config.yaml", [*overrides, f"model.name_or_path={model}", "run_dir=null",
-                                                      "model.gguf_file=null"])
-    else:
-        cfg = load_config(config, [*overrides, f"model.name_or_path={model}"])
-        if is_run_dir(model):
-            start = load_config(Path(model) / "config.yaml", []).model.name_or_path
-    return cfg, start or model
+    run_config = Path(model) / "config.yaml" if is_run_dir(model) else None
+    start = load_config(run_config).model.name_or_path if run_config else model
+    if config is None and run_config:
+        return load_config(run_config, [*overrides, f"model.name_or_path={model}", "run_dir=null",
+                                        "model.gguf_file=null"]), start
+    return load_config(config, [*overrides, f"model.name_or_path={model}"]), start
 
 
 def default_out_dir(cfg: Config, model: str) -> Path:
@@ -78,6 +73,13 @@ class Scorers:
     gold: object | None
     judge: object | None
     specs: dict = field(default_factory=dict)
+
+    @property
+    def judged_as(self) -> str | None:
+        """The sample-row field that already holds the judge's scores (the judge is the gold or proxy scorer)."""
+        if self.judge is None:
+            return None
+        return "gold" if self.judge is self.gold else "reward" if self.judge is self.proxy else None
 
 
 def build_scorers(cfg: Config, device: str) -> Scorers:
@@ -112,14 +114,16 @@ def load_reference(cfg: Config, spec: str | None, device) -> FrozenCopy | None:
     return FrozenCopy(load_model(mcfg).to(device))
 
 
-def baseline_comparison(cfg: Config, held: HeldOut, rows: list[dict], judge, progress=None) -> dict:
-    """Sample the baseline on the same prompts and seed; judge both; paired win rate with ties and CIs."""
+def baseline_comparison(cfg: Config, held: HeldOut, rows: list[dict], judge, judged_as: str | None,
+                        progress=None) -> dict:
+    """Sample the baseline on the same prompts and seed; judge both; paired win rate with ties and CIs.
+    `judged_as`: the field of `rows` that already holds the judge's score of the policy's replies, if any."""
     model, tok = load_for_sampling(cfg.model.model_copy(update={"name_or_path": cfg.eval.baseline, "gguf_file": None}))
     engine = HFRolloutEngine(model, tok, held.generation, chat=held.chat, chunk_tokens=held.chunk_tokens)
     roll = engine.generate(held.prompts, held.k, seed=held.seed, progress=progress)
     e = cfg.eval
     prompts = [r["prompt"] for r in rows]
-    mine = judge.score(prompts, [r["completion"] for r in rows]).tolist()
+    mine = ([r[judged_as] for r in rows] if judged_as else judge.score(prompts, [r["completion"] for r in rows]).tolist())
     theirs = judge.score(prompts, roll.texts).tolist()
     out = {"baseline": e.baseline, **win_rate(mine, theirs, e.tie_margin, e.bootstrap, held.seed),
            "baseline_judge_mean": sum(theirs) / len(theirs), "policy_judge_mean": sum(mine) / len(mine)}
@@ -130,7 +134,6 @@ def baseline_comparison(cfg: Config, held: HeldOut, rows: list[dict], judge, pro
         out["length_controlled"] = lc
     for row, text, a, b, n in zip(rows, roll.texts, mine, theirs, lengths, strict=True):
         row |= {"baseline_completion": text, "judge": a, "baseline_judge": b, "baseline_tokens": int(n)}
-    del model
     return out
 
 
@@ -172,7 +175,7 @@ def perplexity_section(cfg: Config, model, tokenizer) -> dict | None:
         if held is None:
             return None
         examples, _ = tokenize_rows(held, tokenizer, data)
-    except (DataError, KeyError, ValueError):
+    except (KeyError, ValueError):  # DataError is a ValueError
         if cfg.eval.sft_data != "auto":
             raise
         return None
@@ -200,8 +203,8 @@ def run_eval(cfg: Config, model_spec: str, start_model: str, out_dir: Path, prog
                        chunk_tokens=cfg.loss.chunk_tokens, progress=lambda done: bar.update(done, stage="policy"))
         metrics, rows = evaluate_policy(model, tok, held)
         metrics |= embedding_diversity([r["completion"] for r in rows], held.k)
-        win = (baseline_comparison(cfg, held, rows, scorers.judge, lambda done: bar.update(n + done, stage="baseline"))
-               if e.baseline else None)
+        win = (baseline_comparison(cfg, held, rows, scorers.judge, scorers.judged_as,
+                                   lambda done: bar.update(n + done, stage="baseline")) if e.baseline else None)
         bar.update(total - 1, stage="pairs, perplexity")
         pairs = preference_section(cfg, model, tok, reference)
         ppl = perplexity_section(cfg, model, tok)

@@ -9,6 +9,7 @@ from pathlib import Path
 from alignlab.config.schema import GenerationConfig, ModelConfig
 from alignlab.data.reviews.corpus import CorpusSpec, prompts_for_split
 from alignlab.data.reviews.gold import vader_compound
+from alignlab.evaluation.metrics import stderr
 from alignlab.generation.sample import generate
 from alignlab.models.loading import load_model, load_tokenizer
 from alignlab.pipelines.common import resolve_model
@@ -52,4 +53,4 @@ def mean_and_stderr(values: list[float]) -> tuple[float, float]:
     """Mean and its standard error (sample standard deviation / sqrt(n)); 0 error for fewer than 2 values."""
     if len(values) < 2:
         return (values[0] if values else 0.0), 0.0
-    return statistics.fmean(values), statistics.stdev(values) / len(values) ** 0.5
+    return statistics.fmean(values), stderr(values)

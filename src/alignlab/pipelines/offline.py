@@ -99,7 +99,7 @@ def run_offline(cfg: Config, method: OfflineMethod, command: str = "", resume: P
     start_trackers(cfg, acc, path)
     loop = OfflineRun(cfg, run, acc, model, tokenizer, method.algorithm, train, held, log,
                       sample_eval=sample_evaluator(cfg, tokenizer, method.reference, str(acc.device))
-                      if method.head == "causal_lm" else None)
+                      if method.head == "causal_lm" and acc.is_main_process else None)  # only rank 0 samples
     with status_on_error(acc, run):
         method.before_training(model, tokenizer, train, held, acc, log)
         result = train_offline(loop, resume_from=start)

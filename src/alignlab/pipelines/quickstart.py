@@ -24,6 +24,7 @@ from alignlab.pipelines.online import run_online
 from alignlab.pipelines.pairs import run_pairs
 from alignlab.pipelines.reward_model import run_rm
 from alignlab.pipelines.sft import run_sft
+from alignlab.report.run_report import write_report
 from alignlab.runs.atomic import atomic_write_json
 from alignlab.runs.rundir import RunDir
 from alignlab.training.progress import console
@@ -119,8 +120,6 @@ def run_quickstart(overrides: list[str], resume: Path | None = None, command: st
     t_eval = time.time()
     records = evaluate_policies(root, per_stage["eval"])
     seconds["eval"] = round(time.time() - t_eval, 1)
-    from alignlab.report.run_report import write_report
-
     report = write_report([root / s for s in ("sft", "rm", "dpo", "rloo")], root / "report",
                           title=f"alignlab quickstart · {root.name}")
     summary = {"root": str(root), "seconds": round(time.time() - t0, 1), "stage_seconds": seconds,

@@ -218,7 +218,8 @@ def write_report(paths: list[Path], out: Path, title: str = "alignlab report") -
             "gold and proxy reward, KL to the reference on the samples, diversity and win rate (eval/eval.json)"
             if evaluated else "no run has an evaluation yet: run alignlab eval RUN_DIR")
     section("Reward vs KL and reward vs diversity", _img(scatter_figure(runs, out / "scatter.png")) if evaluated else None)
-    section("Win rates", _table(WIN_HEADERS, win_rows(runs)) if win_rows(runs) else None,
+    wins = win_rows(runs)
+    section("Win rates", _table(WIN_HEADERS, wins) if wins else None,
             "ties are counted separately; the win rate counts a tie as half a win; CIs are bootstrap 95%")
     section("Diagnostics", _table(["run", "flag", "detail"], flag_rows(runs)))
     headers, rows = sample_rows(runs)
