@@ -13,6 +13,7 @@
     alignlab eval MODEL [--baseline B] [-c CONFIG] [key=value ...]
     alignlab report RUN_DIR ... [-o DIR]
     alignlab quickstart [key=value | STAGE:key=value ...] [--resume DIR]
+    alignlab sweep -c SWEEP [key=value | TARGET:key=value | vars.NAME=value ...] [--quick] [--jobs N] [-o DIR]
 
 """
 
@@ -317,13 +318,36 @@ def quickstart(overrides: list[str] = OVERRIDES_ARG,
                   f"({', '.join(f'{k} {v:.0f} s' for k, v in s['stage_seconds'].items())})")
 
 
+@app.command("sweep")
+@friendly_errors
+def sweep_cmd(config: str = typer.Option(..., "--config", "-c", help="Sweep file or packaged study preset "
+                                         "(e.g. studies/dpo-divergences)."),
+              overrides: list[str] = OVERRIDES_ARG,
+              quick: bool = typer.Option(False, "--quick", help="The sweep's quick scale (a few minutes on CPU)."),
+              jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Cell runs in parallel processes."),
+              out: Path = typer.Option(None, "--out", "-o", help="Sweep folder (default: runs/sweep-NAME[-quick]); "
+                                       "running the same command again continues it.")):
+    """Run a sweep: setup stages once, then every cell x seed (trained, evaluated the same way), then results.csv,
+    seed CIs, paired comparisons with the baseline and the comparison report. Resumable."""
+    from alignlab.experiments.spec import load_sweep
+    from alignlab.experiments.sweep import run_sweep
+    from alignlab.report.sweep_print import print_sweep
+
+    items = list(overrides or [])
+    spec = load_sweep(config, items, quick)
+    summary = run_sweep(spec, items, quick=quick, root=out, jobs=jobs, command=_command_line())
+    print_sweep(summary)
+    if summary["failed"]:
+        raise typer.Exit(1)
+
+
 @app.command("report")
 @friendly_errors
 def report_cmd(runs: list[Path] = typer.Argument(..., help="Run directories (or a folder of runs, e.g. a quickstart)."),
                out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: RUN_DIR/report for one "
                                         "run, runs/report-TIME for several).")):
     """A self-contained HTML page (plus markdown) of runs: config, curves, reward vs KL / diversity, win rates,
-    diagnostics flags, generations side by side."""
+    diagnostics flags, generations side by side. A sweep folder gives its comparison report."""
     import time
 
     from alignlab.report.run_report import write_report
@@ -331,6 +355,12 @@ def report_cmd(runs: list[Path] = typer.Argument(..., help="Run directories (or 
     for r in runs:
         if not r.exists():
             raise typer.BadParameter(f"'{r}' does not exist", param_hint="RUNS")
+    if len(runs) == 1 and (runs[0] / "summary.json").exists():
+        from alignlab.report.sweep_report import write_sweep_report
+
+        paths = write_sweep_report(runs[0], out=out)
+        console.print(f"sweep report: {paths['html']} (and {paths['markdown']})")
+        return
     default = runs[0] / "report" if len(runs) == 1 else Path("runs") / f"report-{time.strftime('%Y%m%d-%H%M%S')}"
     paths = write_report(list(runs), out or default)
     console.print(f"report of {len(paths['runs'])} run(s): {paths['html']} (and {paths['markdown']})")

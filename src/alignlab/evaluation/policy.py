@@ -9,6 +9,7 @@ numbers), so differences between models are not noise of the prompt draw. KL is 
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from dataclasses import dataclass
 
 import torch
@@ -16,6 +17,7 @@ import torch
 from alignlab.config.schema import GenerationConfig
 from alignlab.evaluation.metrics import (
     distinct_n,
+    entropy,
     mean_ci,
     pooled_token_entropy,
     repetition_rate,
@@ -63,6 +65,8 @@ def evaluate_policy(model, tokenizer, h: HeldOut) -> tuple[dict, list[dict]]:
     lengths = roll.lengths.tolist()
     rows = [{"prompt": p, "completion": c, "reward": float(s), "tokens": int(n), "finished": bool(f)}
             for p, c, s, n, f in zip(flat, roll.texts, scores, lengths, roll.finished.tolist(), strict=True)]
+    for row, h_prompt in zip(rows, prompt_entropies(roll, tokenizer), strict=True):
+        row["prompt_entropy"] = h_prompt  # the same for a prompt's k rows: paired comparisons use it per prompt
     if kl:
         seq_kl = kl["k1"].sum(-1).tolist()  # [N] Σ_t (log π − log π_ref) of each sample
         ci = mean_ci(seq_kl)
@@ -83,6 +87,13 @@ def reply_tokens(roll: Rollout, tokenizer) -> list[list[int]]:
     special = set(tokenizer.all_special_ids)
     ids, mask = roll.input_ids.tolist(), roll.response_mask.bool().tolist()
     return [[t for t, m in zip(row, keep, strict=True) if m and t not in special] for row, keep in zip(ids, mask, strict=True)]
+
+
+def prompt_entropies(roll: Rollout, tokenizer) -> list[float]:
+    """Each sample's prompt's pooled token entropy (one value per prompt, repeated for its k samples)."""
+    ids, k = reply_tokens(roll, tokenizer), roll.k
+    per_prompt = [entropy(Counter(t for reply in ids[i:i + k] for t in reply)) for i in range(0, len(ids), k)]
+    return [h for h in per_prompt for _ in range(k)]
 
 
 def text_metrics(roll: Rollout, tokenizer) -> dict:

@@ -1,0 +1,269 @@
+"""The sweep file: a typed schema, and its expansion into the runs of one sweep.
+
+A sweep is a list of **setup stages** run once and shared (an SFT model, a reward model, a pairs dataset), then
+**cells** (one method each, optionally crossed with a **grid** of overrides) × **seeds**, every one evaluated the
+same way. Values may name sweep variables and setup stages as `${NAME}`: `${sft}` is the run directory of the
+setup stage `sft`, `${base}` the variable `vars.base`, `${sweep}` the sweep folder.
+
+Overrides are applied in this order (later wins): the stage's or cell's preset, the sweep's `overrides`, the
+stage's or cell's own `overrides`, the `quick` overrides under `--quick`, then the command line's. Any of these
+lists may hold `TARGET:key=value`, which applies to one target only: a setup stage or cell name (a cell name
+covers its grid points), `setup`, `cells` or `eval`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from alignlab.config.errors import ConfigError, did_you_mean
+from alignlab.config.loader import apply_override, format_validation_error, parse_override, read_yaml
+from alignlab.config.presets import resolve_preset
+from alignlab.config.schema import Section
+
+Verb = Literal["sft", "rm", "pairs", "dpo", "reinforce", "rloo", "ppo", "grpo", "warp", "eval"]
+TRAINING_VERBS = ("sft", "dpo", "reinforce", "rloo", "ppo", "grpo", "warp")
+GROUPS = ("setup", "cells", "eval")
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.-]+)\}")
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
+
+
+def _flatten(v):
+    """Lists may nest one level (YAML anchors: `overrides: [*common, key=value]`)."""
+    if isinstance(v, list):
+        return [x for item in v for x in (item if isinstance(item, list) else [item])]
+    return v
+
+
+class Stage(Section):
+    """A setup stage: one run shared by every cell (run once, before the cells)."""
+
+    name: str
+    """Its name: the folder `setup/NAME` and the placeholder `${NAME}`."""
+    verb: Verb
+    """The verb that runs it (sft, rm, pairs, or any training verb)."""
+    config: str
+    """Its preset or YAML file."""
+    overrides: list[str] = Field(default_factory=list)
+    """`key=value` overrides of this stage (may use `${...}`)."""
+
+    _flat = field_validator("overrides", mode="before")(_flatten)
+
+
+class Cell(Section):
+    """One method of the comparison, run once per seed (and per grid point)."""
+
+    name: str
+    """Its name in tables and plots, and its folder `cells/NAME-sSEED`."""
+    verb: Verb | None = None
+    """The verb (default: the sweep's `verb`); `eval` only evaluates `model` (e.g. the SFT starting point)."""
+    config: str | None = None
+    """Its preset (default: the sweep's `config`)."""
+    model: str | None = None
+    """For `verb: eval`: the model to evaluate (may use `${...}`)."""
+    overrides: list[str] = Field(default_factory=list)
+    """`key=value` overrides of this cell's training run."""
+    grid: bool = True
+    """Cross this cell with the sweep's grid (false: one run per seed, e.g. a baseline)."""
+
+    _flat = field_validator("overrides", mode="before")(_flatten)
+
+
+class GridAxis(Section):
+    """One axis of the grid: the override key and its values."""
+
+    key: str
+    """The config key, e.g. kl.beta."""
+    values: list
+    """The values it takes."""
+    label: str | None = None
+    """Short name in cell names (default: the last part of the key)."""
+
+
+class Quick(Section):
+    """The `--quick` scale: a few minutes on 2 CPU cores, same cells."""
+
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    """Seeds at the quick scale."""
+    overrides: list[str] = Field(default_factory=list)
+    """Overrides applied after the cells' own (TARGET:key=value allowed)."""
+    grid: dict[str, list] = Field(default_factory=dict)
+    """Grid values at the quick scale, by axis key (axes not named keep their values)."""
+
+
+class SweepSpec(Section):
+    """A sweep file (see `configs/studies/`)."""
+
+    name: str
+    """The sweep's name: its default folder is OUTPUT_DIR/sweep-NAME (sweep-NAME-quick at the quick scale)."""
+    description: str = ""
+    """The question the sweep answers (shown in the report)."""
+    vars: dict[str, str] = Field(default_factory=dict)
+    """Sweep variables, used as `${NAME}`; set from the command line with vars.NAME=value."""
+    setup: list[Stage] = Field(default_factory=list)
+    """Stages run once, in order, before the cells."""
+    verb: Verb = "dpo"
+    """Default verb of the cells."""
+    config: str | None = None
+    """Default preset of the cells."""
+    overrides: list[str] = Field(default_factory=list)
+    """Overrides of every stage, cell and evaluation (TARGET:key=value allowed)."""
+    cells: list[Cell]
+    """The methods compared."""
+    grid: list[GridAxis] = Field(default_factory=list)
+    """Axes crossed with every cell that has `grid: true`."""
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    """Seeds: every cell runs once per seed (config `seed`; the evaluation samples with the same seed)."""
+    eval_config: str = "studies/eval"
+    """The preset of the evaluation run on every cell (same prompts and sampling for all)."""
+    eval: list[str] = Field(default_factory=list)
+    """Overrides of the evaluation (may use `${...}`; `${start}` is the cell's starting model)."""
+    baseline: str | None = None
+    """Cell compared with every other cell (paired bootstrap on shared prompts and seeds; with a grid, at the same
+    grid point)."""
+    frontier: list[Literal["kl", "entropy"]] = Field(default_factory=lambda: ["kl", "entropy"])
+    """Frontier plots: gold reward against KL and/or against diversity."""
+    quick: Quick = Field(default_factory=Quick)
+    """The `--quick` scale."""
+
+    @field_validator("name")
+    @classmethod
+    def _safe(cls, v: str) -> str:
+        if not SAFE_NAME.match(v):
+            raise ValueError("use letters, digits and - _ . = + only")
+        return v
+
+    @model_validator(mode="after")
+    def _names(self):
+        names = [s.name for s in self.setup] + [c.name for c in self.cells]
+        for n in names:
+            if not SAFE_NAME.match(n):
+                raise ValueError(f"name '{n}': use letters, digits and - _ . = + only")
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"names must be unique across setup and cells; repeated: {', '.join(dup)}")
+        clash = sorted(set(names) & {*GROUPS, "sweep", "start", *self.vars})
+        if clash:
+            raise ValueError(f"names {', '.join(clash)} are reserved (targets, placeholders or vars)")
+        if self.baseline is not None and self.baseline not in {c.name for c in self.cells}:
+            raise ValueError(f"baseline '{self.baseline}' is not a cell{did_you_mean(self.baseline, [c.name for c in self.cells])}")
+        for c in self.cells:
+            if c.verb == "eval" and not c.model:
+                raise ValueError(f"cell '{c.name}': verb eval needs `model`")
+            if (c.verb or self.verb) != "eval" and not (c.config or self.config):
+                raise ValueError(f"cell '{c.name}': no config (set the cell's or the sweep's `config`)")
+        return self
+
+
+@dataclass
+class Job:
+    """One run of the sweep, fully resolved except for `${...}` (resolved when it runs)."""
+
+    name: str
+    """setup stage name, or CELL[-GRID]-sSEED."""
+    cell: str
+    """The cell (or setup stage) it belongs to, with its grid point: CELL[-GRID]."""
+    verb: str
+    config: str | None
+    overrides: list[str]
+    seed: int | None
+    eval_overrides: list[str] = field(default_factory=list)
+    model: str | None = None
+    grid: dict = field(default_factory=dict)
+    method: str = ""
+    """The spec's cell name (without the grid point)."""
+
+    @property
+    def group(self) -> str:
+        return "setup" if self.seed is None else "cells"
+
+
+def load_sweep(path: str | Path, cli_overrides: list[str] | None = None, quick: bool = False) -> SweepSpec:
+    """Read and validate a sweep file; `vars.NAME=value` and sweep-level keys (e.g. seeds=[0]) among the CLI
+    overrides change the spec itself."""
+    tree = read_yaml(resolve_preset(path))
+    for item in cli_overrides or []:
+        key = item.split("=", 1)[0]
+        if ":" not in key and (key.startswith("vars.") or key in ("seeds", "baseline")):
+            apply_override(tree, *parse_override(item))
+    try:
+        spec = SweepSpec.model_validate(tree)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        text = (err["msg"].removeprefix("Value error, ") if not err["loc"]
+                else format_validation_error(exc).replace("config field", "sweep field"))
+        raise ConfigError(f"sweep file {path}: {text}") from None
+    return spec
+
+
+def cli_config_overrides(cli_overrides: list[str]) -> list[str]:
+    """The CLI overrides meant for the runs' configs (not the sweep's own vars/seeds/baseline)."""
+    return [o for o in cli_overrides if not (":" not in o.split("=", 1)[0]
+                                              and (o.startswith("vars.") or o.split("=", 1)[0] in ("seeds", "baseline")))]
+
+
+def targeted(items: list[str], names: set[str], valid: set[str]) -> list[str]:
+    """The overrides of `items` that apply to a run known by `names` (plain ones apply to all)."""
+    out = []
+    for item in items:
+        head, sep, rest = item.partition(":")
+        if sep and "=" not in head:
+            if head not in valid:
+                raise ConfigError(f"override '{item}': unknown target '{head}'{did_you_mean(head, sorted(valid))}; "
+                                  f"targets: {', '.join(sorted(valid))}")
+            if head in names:
+                out.append(rest)
+        else:
+            out.append(item)
+    return out
+
+
+def _grid_points(spec: SweepSpec, quick: bool) -> list[list[tuple[GridAxis, object]]]:
+    values = [spec.quick.grid.get(a.key, a.values) if quick else a.values for a in spec.grid]
+    return [list(zip(spec.grid, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def _grid_label(point: list[tuple[GridAxis, object]]) -> str:
+    return "-".join(f"{a.label or a.key.split('.')[-1]}={v}" for a, v in point)
+
+
+def expand(spec: SweepSpec, cli_overrides: list[str], quick: bool) -> tuple[list[Job], list[Job]]:
+    """(setup jobs, cell jobs) with every override list in its final order."""
+    names = {s.name for s in spec.setup} | {c.name for c in spec.cells}
+    valid = names | set(GROUPS)
+    tail = [*(spec.quick.overrides if quick else []), *cli_config_overrides(cli_overrides)]
+    common = spec.overrides
+
+    def layers(own: list[str], targets: set[str]) -> list[str]:
+        return [*targeted(common, targets, valid), *own, *targeted(tail, targets, valid)]
+
+    setup = [Job(s.name, s.name, s.verb, s.config, layers(s.overrides, {s.name, "setup"}), None) for s in spec.setup]
+    eval_common = [*targeted([*common, *tail], {"eval"}, valid)]
+    seeds = spec.quick.seeds if quick else spec.seeds
+    cells = []
+    for seed in seeds:
+        for c in spec.cells:
+            verb = c.verb or spec.verb
+            points = _grid_points(spec, quick) if (c.grid and spec.grid and verb != "eval") else [[]]
+            for point in points:
+                label = f"{c.name}-{_grid_label(point)}" if point else c.name
+                own = [*c.overrides, *(f"{a.key}={v}" for a, v in point)]
+                cells.append(Job(f"{label}-s{seed}", label, verb, c.config or spec.config,
+                                 layers(own, {c.name, "cells"}), seed, [*spec.eval, *eval_common],
+                                 c.model, {a.key: v for a, v in point}, c.name))
+    return setup, cells
+
+
+def substitute(text: str, values: dict[str, str]) -> str:
+    """Replace every `${NAME}`; an unknown name is an error that lists the known ones."""
+    def one(m: re.Match) -> str:
+        if m.group(1) not in values:
+            raise ConfigError(f"'{text}': unknown placeholder ${{{m.group(1)}}}; known: {', '.join(sorted(values))}")
+        return str(values[m.group(1)])
+
+    return PLACEHOLDER.sub(one, text)
