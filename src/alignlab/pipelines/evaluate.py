@@ -202,7 +202,8 @@ def run_eval(cfg: Config, model_spec: str, start_model: str, out_dir: Path, prog
                        cfg.generation, scorers.proxy, scorers.gold, reference, chat=cfg.rl.chat,
                        chunk_tokens=cfg.loss.chunk_tokens, progress=lambda done: bar.update(done, stage="policy"))
         metrics, rows = evaluate_policy(model, tok, held)
-        metrics |= embedding_diversity([r["completion"] for r in rows], held.k)
+        if e.embeddings:
+            metrics |= embedding_diversity([r["completion"] for r in rows], held.k)
         win = (baseline_comparison(cfg, held, rows, scorers.judge, scorers.judged_as,
                                    lambda done: bar.update(n + done, stage="baseline")) if e.baseline else None)
         bar.update(total - 1, stage="pairs, perplexity")

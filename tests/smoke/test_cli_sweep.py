@@ -1,0 +1,135 @@
+"""`alignlab sweep` end to end on the micro model: every study preset at --quick scale, a kill and restart that
+skips finished cells, parallel cells, the comparison report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tests.conftest import MICRO, run_cli
+
+MICRO_SWEEP = [f"vars.sft_model={MICRO}", f"vars.base_model={MICRO}", "model.device=cpu", "logging.progress=false",
+               "generation.max_new_tokens=12", "eval:eval.bootstrap=20"]
+STUDIES = ["dpo-divergences", "reinforce-rloo-warp", "lora-rank-optimizers", "composite-reward-dpo",
+           "overfitting-epochs"]
+
+
+def sweep_root(tmp_path: Path, name: str) -> Path:
+    return tmp_path / "runs" / f"sweep-{name}-quick"
+
+
+def check_sweep(root: Path, name: str) -> dict:
+    from alignlab.experiments.spec import expand, load_sweep
+
+    summary = json.loads((root / "summary.json").read_text())
+    assert summary["failed"] == []
+    _, cells = expand(load_sweep(f"studies/{name}", MICRO_SWEEP), MICRO_SWEEP, quick=True)
+    assert set(summary["cells"]) == {c.cell for c in cells}
+    rows = list(csv.DictReader((root / "results.csv").open()))
+    assert len(rows) == len(cells)
+    for cell, c in summary["cells"].items():
+        m = c["metrics"]
+        assert math.isfinite(m["gold_reward_mean"]["mean"]) and math.isfinite(m["pooled_entropy"]["mean"]), cell
+        if c["verb"] not in ("eval", "warp"):
+            assert math.isfinite(m["train_loss"]["mean"]), cell
+    page = (root / "report" / "report.html").read_text()
+    assert "Frontier" in page and "data:image/png;base64" in page and "Sample generations" in page
+    return summary
+
+
+def weights_changed(run: Path, start: str) -> bool:
+    import torch
+
+    from alignlab.config.schema import ModelConfig
+    from alignlab.models.loading import load_model
+    from alignlab.pipelines.common import resolve_model
+
+    a = load_model(resolve_model(ModelConfig(name_or_path=str(run))))
+    b = load_model(resolve_model(ModelConfig(name_or_path=start)))
+    return any(not torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+@pytest.mark.parametrize("name", [s for s in STUDIES if s != "dpo-divergences"])
+def test_study_preset_runs_at_quick_scale(alignlab_home, tmp_path, name):
+    proc = run_cli("sweep", "-c", f"studies/{name}", "--quick", *MICRO_SWEEP, cwd=tmp_path, timeout=900)
+    root = sweep_root(tmp_path, name)
+    summary = check_sweep(root, name)
+    assert "mean over seeds" in proc.stderr
+    trained = next(p for p in sorted((root / "cells").iterdir()) if (p / "config.yaml").exists())
+    from alignlab.config import load_config
+
+    start = load_config(trained / "config.yaml").model.name_or_path
+    assert weights_changed(trained, start), trained
+    if name == "lora-rank-optimizers":
+        assert summary["memory"] and all(r["holds"] for r in summary["memory"])
+        assert {r["state_buffers"] for r in summary["memory"]} == {0, 1, 2}
+    if name == "composite-reward-dpo":
+        assert "gap median" in (root / "report" / "report.md").read_text()
+
+
+def test_dpo_divergences_killed_and_restarted_skips_finished_cells(alignlab_home, tmp_path):
+    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    args = [sys.executable, "-m", "alignlab", "sweep", "-c", "studies/dpo-divergences", "--quick", *MICRO_SWEEP]
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    state = sweep_root(tmp_path, "dpo-divergences") / "state.json"
+    deadline = time.time() + 400
+    while time.time() < deadline and proc.poll() is None:
+        if state.exists() and sum(r["status"] == "completed" for r in json.loads(state.read_text())["jobs"].values()) >= 4:
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, "the sweep ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = [n for n, r in json.loads(state.read_text())["jobs"].items() if r["status"] == "completed"]
+    again = run_cli("sweep", "-c", "studies/dpo-divergences", "--quick", *MICRO_SWEEP, cwd=tmp_path, timeout=900)
+    for name in done:
+        assert f"{name}: already completed, skipped" in again.stderr, name
+    root = sweep_root(tmp_path, "dpo-divergences")
+    summary = check_sweep(root, "dpo-divergences")
+    assert set(summary["paired"]["cells"]) == set(summary["cells"]) - {"sigmoid"}
+    assert weights_changed(root / "cells" / "sigmoid-s0", MICRO)
+    # the comparison report again, from the verb
+    out = run_cli("report", str(root), "-o", str(tmp_path / "rep"), cwd=tmp_path)
+    assert "sweep report" in out.stderr and (tmp_path / "rep" / "frontier-entropy.png").exists()
+
+
+SMALL = """
+name: small
+config: sft/reviews-tiny
+overrides: [train.max_steps=2, train.eval_every=2, train.save_every=2, data.max_train_samples=32,
+            data.max_eval_samples=8, train.eval_train_samples=8, eval.in_training_prompts=0,
+            "model.name_or_path=${m}", "logging.report_to=[]"]
+vars: {m: builtin:reviews-micro}
+verb: sft
+cells:
+  - {name: init, verb: eval, model: "${m}"}
+  - {name: a, overrides: [optimizer.lr=1e-3]}
+  - {name: b, overrides: [optimizer.lr=1e-2]}
+seeds: [0, 1]
+baseline: a
+eval: [eval.prompts=4, eval.samples_per_prompt=2, eval.bootstrap=20, eval.max_examples=8]
+"""
+
+
+def test_parallel_cells_and_a_different_sweep_in_the_same_folder(alignlab_home, tmp_path):
+    spec = tmp_path / "small.yaml"
+    spec.write_text(SMALL)
+    out = tmp_path / "sw"
+    run_cli("sweep", "-c", str(spec), "--jobs", "2", "-o", str(out), "model.device=cpu", "generation.max_new_tokens=8",
+            cwd=tmp_path, timeout=600)
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["cells"]) == {"init", "a", "b"} and summary["cells"]["a"]["seeds"] == [0, 1]
+    assert "b" in summary["paired"]["cells"]
+    ci = summary["cells"]["a"]["metrics"]["gold_reward_mean"]
+    assert ci["ci_low"] <= ci["mean"] <= ci["ci_high"]
+    other = run_cli("sweep", "-c", str(spec), "-o", str(out), "model.device=cpu", cwd=tmp_path, check=False)
+    assert other.returncode == 2 and "holds a different sweep" in other.stderr

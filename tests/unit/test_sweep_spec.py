@@ -1,0 +1,103 @@
+"""Sweep files: validation, expansion into jobs, override order, targets, grid, quick scale, placeholders."""
+
+import pytest
+
+from alignlab.config import ConfigError
+from alignlab.experiments.spec import SweepSpec, expand, load_sweep, substitute, targeted
+
+BASE = {"name": "t", "vars": {"m": "builtin:x"}, "config": "dpo/reviews-tiny",
+        "setup": [{"name": "pairs", "verb": "pairs", "config": "pairs/reviews-tiny", "overrides": ["a=1"]}],
+        "overrides": ["common=1", "cells:only_cells=1", "pairs:only_pairs=1", "eval:only_eval=1"],
+        "cells": [{"name": "ref", "verb": "eval", "model": "${m}"},
+                  {"name": "dpo", "overrides": ["loss.name=sigmoid"]},
+                  {"name": "ipo", "overrides": ["loss.name=ipo"], "grid": False}],
+        "seeds": [0, 1], "eval": ["eval.pairs=${pairs}"],
+        "quick": {"seeds": [0], "overrides": ["q=1", "dpo:qd=1"]}}
+
+
+def spec(**changes) -> SweepSpec:
+    return SweepSpec.model_validate(BASE | changes)
+
+
+def test_expand_orders_overrides_and_targets():
+    setup, cells = expand(spec(), ["cli=1", "ipo:cli_ipo=1"], quick=False)
+    assert [j.name for j in setup] == ["pairs"]
+    # preset < sweep overrides (targeted) < own < quick < command line
+    assert setup[0].overrides == ["common=1", "only_pairs=1", "a=1", "cli=1"]
+    assert [j.name for j in cells] == ["ref-s0", "dpo-s0", "ipo-s0", "ref-s1", "dpo-s1", "ipo-s1"]
+    ipo = cells[2]
+    assert ipo.overrides == ["common=1", "only_cells=1", "loss.name=ipo", "cli=1", "cli_ipo=1"]
+    assert ipo.eval_overrides == ["eval.pairs=${pairs}", "common=1", "only_eval=1", "cli=1"]
+    assert cells[0].verb == "eval" and cells[0].model == "${m}"
+
+
+def test_quick_scale_seeds_and_overrides():
+    _, cells = expand(spec(), [], quick=True)
+    assert [j.name for j in cells] == ["ref-s0", "dpo-s0", "ipo-s0"]
+    assert cells[1].overrides[-2:] == ["q=1", "qd=1"]
+    assert "qd=1" not in cells[2].overrides
+
+
+def test_grid_crosses_cells_and_names_them():
+    s = spec(grid=[{"key": "kl.beta", "label": "beta", "values": [0.1, 0.3]}, {"key": "rl.k", "values": [2]}],
+             seeds=[0])
+    _, cells = expand(s, [], quick=False)
+    names = [j.name for j in cells]
+    assert names == ["ref-s0", "dpo-beta=0.1-k=2-s0", "dpo-beta=0.3-k=2-s0", "ipo-s0"]
+    assert cells[1].overrides[-2:] == ["kl.beta=0.1", "rl.k=2"]
+    assert cells[1].grid == {"kl.beta": 0.1, "rl.k": 2} and cells[1].method == "dpo"
+    quick = spec(grid=[{"key": "kl.beta", "values": [0.1, 0.3]}], quick={"grid": {"kl.beta": [0.3]}})
+    assert [j.cell for j in expand(quick, [], True)[1]] == ["ref", "dpo-beta=0.3", "ipo"]
+
+
+def test_unknown_target_is_refused_with_a_suggestion():
+    with pytest.raises(ConfigError, match="unknown target 'dpp'.*did you mean 'dpo'"):
+        expand(spec(), ["dpp:x=1"], quick=False)
+    assert targeted(["a=1", "x:b=2", "y:c=3"], {"x"}, {"x", "y"}) == ["a=1", "b=2"]
+
+
+def test_substitute_placeholders():
+    assert substitute("data.dataset=${pairs}/x", {"pairs": "/r/setup/pairs"}) == "data.dataset=/r/setup/pairs/x"
+    with pytest.raises(ConfigError, match=r"unknown placeholder \$\{nope\}; known: pairs"):
+        substitute("${nope}", {"pairs": "p"})
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"baseline": "dpx"}, "baseline 'dpx' is not a cell.*did you mean 'dpo'"),
+    ({"cells": [{"name": "a", "verb": "eval"}]}, "verb eval needs `model`"),
+    ({"cells": [{"name": "a"}, {"name": "a"}]}, "repeated: a"),
+    ({"cells": [{"name": "cells"}]}, "reserved"),
+    ({"cells": [{"name": "bad/name"}]}, "letters, digits"),
+    ({"config": None}, "no config"),
+])
+def test_invalid_specs_name_the_problem(change, message):
+    with pytest.raises(ValueError, match=message):
+        spec(**change)
+
+
+def test_yaml_anchor_lists_are_flattened():
+    s = spec(cells=[{"name": "a", "overrides": [["x=1", "y=2"], "z=3"]}])
+    assert s.cells[0].overrides == ["x=1", "y=2", "z=3"]
+
+
+def test_load_sweep_presets_and_cli_vars(tmp_path):
+    s = load_sweep("studies/dpo-divergences", ["vars.sft_model=builtin:reviews-micro", "seeds=[4]"])
+    assert s.vars["sft_model"] == "builtin:reviews-micro" and s.seeds == [4]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ncells: [{name: a}]\nverb: nope\nconfig: dpo/reviews-tiny\n")
+    with pytest.raises(ConfigError, match="sweep file .*verb"):
+        load_sweep(bad)
+
+
+@pytest.mark.parametrize("name", ["dpo-divergences", "reinforce-rloo-warp", "lora-rank-optimizers",
+                                  "composite-reward-dpo", "overfitting-epochs"])
+def test_every_study_preset_resolves_at_both_scales(name):
+    from alignlab.config import load_config
+
+    s = load_sweep(f"studies/{name}")
+    for quick in (False, True):
+        setup, cells = expand(s, [], quick)
+        assert cells
+        for job in setup + cells:
+            if job.config:
+                load_config(job.config, [o for o in job.overrides if "${" not in o])
