@@ -101,6 +101,10 @@ def test_pairs_thresholds_resample_then_drop(alignlab_home, tmp_path):
     assert c["rounds"] == 3 and c["dropped_prompts"] == 4 and c["pairs"] == 0
     assert c["resampled_prompts"] == 8 and c["samples"] == 3 * 4 * 4
     _check_accounting(c)
+    # training on it fails with one line that says why, not a traceback from `datasets`
+    proc = run_cli("train", "dpo", "-c", "dpo/reviews-tiny", f"model.name_or_path={MICRO}", f"data.dataset={run_dir}",
+                   *QUIET, check=False, cwd=tmp_path)
+    assert proc.returncode == 2 and "no pair passed the filters" in proc.stderr, proc.stderr[-2000:]
 
 
 def test_pairs_resume_reuses_recorded_samples(alignlab_home, tmp_path):

@@ -87,7 +87,11 @@ def _load_external(cfg: DataConfig) -> DatasetDict:
     if (path / "dataset" / "dataset_dict.json").exists():
         path = path / "dataset"  # an `alignlab pairs` run directory stands for the dataset it wrote
     if (path / "dataset_dict.json").exists() or (path / "state.json").exists():
-        loaded = load_from_disk(str(path))  # a `save_to_disk` folder (what `alignlab pairs` writes)
+        try:
+            loaded = load_from_disk(str(path))  # a `save_to_disk` folder (what `alignlab pairs` writes)
+        except IndexError:  # `datasets` cannot read back a split saved with no row
+            raise DataError(f"'{path}' holds a split with no row (for an `alignlab pairs` run: no pair passed "
+                            f"the filters; its pairs_report.json counts why)") from None
         return loaded if isinstance(loaded, DatasetDict) else DatasetDict({cfg.train_split: loaded})
     if path.exists():
         files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.suffix in LOCAL_FORMATS)

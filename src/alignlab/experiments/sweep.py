@@ -208,7 +208,7 @@ def run_sweep(spec: SweepSpec, overrides: list[str], quick: bool = False, root: 
     from alignlab.report.sweep_report import write_sweep_report
 
     setup, cells = expand(spec, overrides, quick)
-    root = root or default_root(spec, quick, _output_dir(setup, cells))
+    root = (root or default_root(spec, quick, _output_dir(setup, cells))).resolve()  # workers, resumes: any cwd
     claim_root(root, spec, overrides, quick)
     state = State(root)
     total, t0 = len(setup) + len(cells), time.time()
