@@ -1,0 +1,30 @@
+"""Acceptance check of the sweeps issue on the real default model: study A's --quick scale finishes within five
+minutes, its report shows the frontier, and a second run skips every finished cell."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_dpo_divergences_quick_within_five_minutes_and_resumable(tmp_path):
+    from alignlab.pipelines.base_model import ensure_builtin
+
+    ensure_builtin("builtin:reviews-tiny-sft")  # the built-in start model (cached) is not the sweep's time
+    run_cli("sweep", "-c", "studies/dpo-divergences", "--quick", "logging.progress=false", cwd=tmp_path, timeout=900)
+    root = tmp_path / "runs" / "sweep-dpo-divergences-quick"
+    summary = json.loads((root / "summary.json").read_text())
+    assert summary["seconds"] < 300 and summary["failed"] == []
+    assert len(summary["cells"]) == 15
+    sft, dpo = (summary["cells"][c]["metrics"]["gold_reward_mean"]["mean"] for c in ("sft", "sigmoid"))
+    assert dpo > sft, (sft, dpo)  # even 10 steps of DPO move the gold reward up
+    page = (root / "report" / "report.html").read_text()
+    assert "Frontier: reward vs entropy" in page
+    assert (root / "report" / "frontier-entropy.png").stat().st_size > 10_000
+    again = run_cli("sweep", "-c", "studies/dpo-divergences", "--quick", "logging.progress=false", cwd=tmp_path,
+                    timeout=300)
+    assert again.stderr.count("already completed, skipped") == 16  # the pairs stage and 15 cells
