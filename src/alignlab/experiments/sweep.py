@@ -31,6 +31,7 @@ from alignlab.experiments.spec import Job, SweepSpec, expand, substitute
 from alignlab.runs.atomic import atomic_write_json, atomic_write_text
 from alignlab.runs.rundir import RunDir
 from alignlab.training.progress import console
+from alignlab.training.signals import Interrupted
 
 QUIET = ["logging.progress=false"]
 
@@ -127,11 +128,9 @@ def run_job(job: Job, spec: SweepSpec, root: Path, command: str, progress: bool,
         if job.group == "cells":
             evaluate(job, spec, root, values, start, progress)
         status, error = "completed", None
-    except (KeyboardInterrupt, SystemExit):
-        raise
+    except (KeyboardInterrupt, SystemExit, Interrupted):
+        raise  # the user stopped the sweep: the run wrote its checkpoint, the next start resumes it
     except Exception as exc:  # noqa: BLE001 - one failed cell must not lose the others
-        if type(exc).__name__ == "Interrupted":
-            raise
         status, error = "failed", f"{type(exc).__name__}: {exc}"
         (job_path(root, job)).mkdir(parents=True, exist_ok=True)
         atomic_write_text(job_path(root, job) / "sweep-error.txt", traceback.format_exc())
