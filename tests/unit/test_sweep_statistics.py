@@ -75,3 +75,25 @@ def test_memory_table_invariant_by_hand():
     assert [table[c]["expected_bytes"] for c in ("sgd", "mom", "adamw")] == [0, 4000, 8000]
     assert table["sgd"]["holds"] and table["mom"]["holds"] and table["adamw"]["holds"]
     assert not table["bad"]["holds"]
+
+
+def test_baseline_is_matched_at_the_same_grid_point():
+    from alignlab.experiments.aggregate import baseline_label
+    from alignlab.experiments.spec import Job
+
+    def job(cell, method, grid):
+        return Job(f"{cell}-s0", cell, "rloo", None, [], 0, grid=grid, method=method)
+
+    jobs = [job("sft", "sft", {}), job("rloo-beta=0.1", "rloo", {"kl.beta": 0.1}),
+            job("rloo-beta=0.3", "rloo", {"kl.beta": 0.3}), job("warp-beta=0.3", "warp", {"kl.beta": 0.3})]
+    assert baseline_label(jobs, "rloo", {"kl.beta": 0.3}) == "rloo-beta=0.3"
+    assert baseline_label(jobs, "sft", {"kl.beta": 0.3}) == "sft"  # a baseline without grid serves every point
+    assert baseline_label(jobs, "rloo", {"kl.beta": 0.5}) is None
+
+
+def test_per_cell_groups_seeds():
+    from alignlab.experiments.aggregate import per_cell
+
+    rows = [{"cell": "a", "seed": s, "verb": "dpo", "gold_reward_mean": v} for s, v in [(1, 2.0), (0, 1.0), (2, 3.0)]]
+    out = per_cell(rows)["a"]
+    assert out["seeds"] == [0, 1, 2] and out["metrics"]["gold_reward_mean"]["mean"] == pytest.approx(2.0)
