@@ -13,10 +13,12 @@ from alignlab.training.progress import console
 def _print(headers: list[str], rows: list[list[str]], title: str) -> None:
     table = Table(title=title, box=box.SIMPLE_HEAD)
     for h in headers:
-        table.add_column(h, justify="left" if h in ("cell", "verb") else "right", no_wrap=True)
+        # the cell name never wraps; long "mean [CI]" values wrap onto a second line instead of being cut
+        table.add_column(h, justify="left" if h in ("cell", "verb") else "right", no_wrap=h == "cell",
+                         overflow="fold")
     for r in rows:
         table.add_row(*r)
-    Console(stderr=True, width=max(console.width, 160)).print(table)
+    Console(stderr=True, width=max(console.width, 200)).print(table)
 
 
 def print_sweep(summary: dict) -> None:
