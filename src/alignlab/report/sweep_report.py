@@ -235,9 +235,13 @@ def write_sweep_report(root: Path, summary: dict | None = None, out: Path | None
     for kind in summary.get("frontier", []):
         section(f"Frontier: reward vs {kind}", _img(frontier_figure(summary, kind, out / f"frontier-{kind}.png")),
                 "circles and dashed line: the Pareto front of the cell means")
-    section("Per-epoch train vs held-out", _img(epoch_curves(root, out / "epochs.png")),
-            "solid: held-out; dashed: a fixed sample of training data; mean over seeds")
-    section("Loss curves", _img(loss_curves(root, out / "loss.png")), "first seed of each cell")
+    epochs = epoch_curves(root, out / "epochs.png")
+    if epochs:  # only cells trained over more than one epoch have such curves
+        section("Per-epoch train vs held-out", _img(epochs),
+                "solid: held-out; dashed: a fixed sample of training data; mean over seeds")
+    losses = loss_curves(root, out / "loss.png")
+    if losses:
+        section("Loss curves", _img(losses), "first seed of each cell")
     if summary.get("memory"):
         section("Optimizer and LoRA memory", _table(MEMORY_HEADERS, memory_rows(summary)),
                 "optimizer state measured from optimizer.state after training; each state buffer holds one fp32 "
