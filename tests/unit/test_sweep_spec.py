@@ -83,6 +83,8 @@ def test_yaml_anchor_lists_are_flattened():
 def test_load_sweep_presets_and_cli_vars(tmp_path):
     s = load_sweep("studies/dpo-divergences", ["vars.sft_model=builtin:reviews-micro", "seeds=[4]"])
     assert s.vars["sft_model"] == "builtin:reviews-micro" and s.seeds == [4]
+    quick = load_sweep("studies/dpo-divergences", ["seeds=[4,5]"], quick=True)
+    assert quick.quick.seeds == [4, 5] and [j.seed for j in expand(quick, [], True)[1]][::15] == [4, 5]
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ncells: [{name: a}]\nverb: nope\nconfig: dpo/reviews-tiny\n")
     with pytest.raises(ConfigError, match="sweep file .*verb"):
@@ -101,3 +103,16 @@ def test_every_study_preset_resolves_at_both_scales(name):
         for job in setup + cells:
             if job.config:
                 load_config(job.config, [o for o in job.overrides if "${" not in o])
+
+
+def test_a_sweep_folder_accepts_new_seeds_but_refuses_any_other_change(tmp_path):
+    from alignlab.experiments.sweep import claim_root
+
+    claim_root(tmp_path, spec(seeds=[0]), ["seeds=[0]", "x=1"], quick=False)
+    claim_root(tmp_path, spec(seeds=[0, 1]), ["x=1"], quick=False)  # more seeds: the same sweep, continued
+    assert "- 1" in (tmp_path / "sweep.yaml").read_text()
+    claim_root(tmp_path, spec(seeds=[0, 1], quick={**BASE["quick"], "seeds": [3]}), ["x=1"], quick=False)
+    for other, overrides, quick in [(spec(seeds=[0, 1]), ["x=2"], False), (spec(seeds=[0, 1]), ["x=1"], True),
+                                    (spec(seeds=[0, 1], name="u"), ["x=1"], False)]:
+        with pytest.raises(ConfigError, match="holds a different sweep"):
+            claim_root(tmp_path, other, overrides, quick)

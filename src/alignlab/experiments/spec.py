@@ -185,12 +185,13 @@ class Job:
 
 def load_sweep(path: str | Path, cli_overrides: list[str] | None = None, quick: bool = False) -> SweepSpec:
     """Read and validate a sweep file; `vars.NAME=value` and sweep-level keys (e.g. seeds=[0]) among the CLI
-    overrides change the spec itself."""
+    overrides change the spec itself. At the quick scale, `seeds=` sets the quick seeds (the ones that run)."""
     tree = read_yaml(resolve_preset(path))
     for item in cli_overrides or []:
         key = item.split("=", 1)[0]
         if ":" not in key and (key.startswith("vars.") or key in ("seeds", "baseline")):
-            apply_override(tree, *parse_override(item))
+            keys, value = parse_override(item)
+            apply_override(tree, ["quick", "seeds"] if quick and keys == ["seeds"] else keys, value)
     try:
         spec = SweepSpec.model_validate(tree)
     except ValidationError as exc:

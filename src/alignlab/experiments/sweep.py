@@ -61,16 +61,33 @@ def default_root(spec: SweepSpec, quick: bool, output_dir: str = "runs") -> Path
 
 
 def claim_root(root: Path, spec: SweepSpec, overrides: list[str], quick: bool) -> None:
-    """Write sweep.yaml, or check that the folder holds this same sweep (so a restart never mixes two)."""
-    text = yaml.safe_dump({"spec": spec.model_dump(mode="json"), "overrides": overrides, "quick": quick},
-                          sort_keys=False)
+    """Write sweep.yaml, or check that the folder holds this same sweep (so a restart never mixes two).
+
+    Only the seeds may differ: adding seeds to a finished sweep reuses its setup and its runs of the other seeds.
+    """
+    text = _sweep_record(spec, overrides, quick)
     mine = root / "sweep.yaml"
     if mine.exists() and mine.read_text() != text:
-        raise ConfigError(f"{root} holds a different sweep (its sweep.yaml differs: another file, scale or "
-                          f"overrides); continue it with its own command, or give a new folder with -o")
+        if _without_seeds(yaml.safe_load(mine.read_text())) != _without_seeds(yaml.safe_load(text)):
+            raise ConfigError(f"{root} holds a different sweep (its sweep.yaml differs: another file, scale or "
+                              f"overrides; only `seeds` may change); continue it with its own command, or give a "
+                              f"new folder with -o")
+        console.print(f"sweep · {root.name}: seeds changed to {spec.seeds}; runs of other seeds are kept")
     root.mkdir(parents=True, exist_ok=True)
-    if not mine.exists():
-        atomic_write_text(mine, text)
+    atomic_write_text(mine, text)
+
+
+def _sweep_record(spec: SweepSpec, overrides: list[str], quick: bool) -> str:
+    return yaml.safe_dump({"spec": spec.model_dump(mode="json"), "overrides": overrides, "quick": quick},
+                          sort_keys=False)
+
+
+def _without_seeds(record: dict) -> dict:
+    """A sweep record with its seed lists and seed overrides removed: what must match for a restart."""
+    spec = {k: v for k, v in record["spec"].items() if k != "seeds"}
+    spec["quick"] = {k: v for k, v in (spec.get("quick") or {}).items() if k != "seeds"}
+    overrides = [o for o in record["overrides"] if o.split("=", 1)[0].strip() != "seeds"]
+    return {**record, "spec": spec, "overrides": overrides}
 
 
 def placeholder_values(spec: SweepSpec, root: Path) -> dict[str, str]:
