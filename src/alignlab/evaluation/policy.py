@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from alignlab.config.schema import GenerationConfig
+from alignlab.data.pairing import ends_sentence
 from alignlab.evaluation.metrics import (
     distinct_n,
     entropy,
@@ -47,13 +48,15 @@ class HeldOut:
     chunk_tokens: int = 1024
     progress: object | None = None
     """Called with the number of prompts sampled so far (a progress bar), or None."""
+    target_threshold: float | None = None
+    """Replies whose gold score (else reward) exceeds it are on target (`on_target_fraction`); None: not measured."""
 
 
 @torch.no_grad()
 def evaluate_policy(model, tokenizer, h: HeldOut) -> tuple[dict, list[dict]]:
     """(metrics, one row per sample). Metrics: reward_mean/std/stderr, gold_reward_mean/std/stderr, kl_k1/k2/k3 with
     the 95% CI of the sequence KL (kl_ci_low/high), entropy, response_length, truncated_fraction,
-    identical_fraction, and the text diversity of `text_metrics`."""
+    identical_fraction, on_target_fraction (with a target threshold), and the text diversity of `text_metrics`."""
     engine = HFRolloutEngine(model, tokenizer, h.generation, chat=h.chat, chunk_tokens=h.chunk_tokens)
     roll = engine.generate(h.prompts, h.k, seed=h.seed, progress=h.progress)
     flat = sample_prompts(roll)
@@ -79,6 +82,9 @@ def evaluate_policy(model, tokenizer, h: HeldOut) -> tuple[dict, list[dict]]:
                     "gold_reward_stderr": stderr(gold.tolist())}
         for row, g in zip(rows, gold, strict=True):
             row["gold"] = float(g)
+    if h.target_threshold is not None:
+        judged = gold if h.gold is not None else scores
+        metrics["on_target_fraction"] = float((judged > h.target_threshold).float().mean())
     return metrics, rows
 
 
@@ -98,7 +104,8 @@ def prompt_entropies(roll: Rollout, tokenizer) -> list[float]:
 
 def text_metrics(roll: Rollout, tokenizer) -> dict:
     """Diversity and degeneration of a rollout's replies: pooled per-prompt token entropy (study A), distinct-1/2
-    and repetition rate over words, self-BLEU among the k replies of each prompt, and reply-length quantiles."""
+    and repetition rate over words, self-BLEU among the k replies of each prompt, reply-length quantiles, and the
+    share of replies cut off mid-sentence (their text does not end with . ! or ?, whatever stopped them)."""
     ids = reply_tokens(roll, tokenizer)
     toks = [words(t) for t in roll.texts]
     k = roll.k
@@ -109,4 +116,5 @@ def text_metrics(roll: Rollout, tokenizer) -> dict:
             "distinct_2": distinct_n(toks, 2), "self_bleu": self_bleu(word_groups),
             "repetition_rate": statistics.fmean(repetition_rate(t, 3) for t in toks) if toks else 0.0,
             "length_median": float(lengths[len(lengths) // 2]) if lengths else 0.0,
-            "length_max": float(lengths[-1]) if lengths else 0.0}
+            "length_max": float(lengths[-1]) if lengths else 0.0,
+            "cut_off_fraction": statistics.fmean(not ends_sentence(t) for t in roll.texts) if roll.texts else 0.0}

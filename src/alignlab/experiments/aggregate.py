@@ -16,7 +16,7 @@ from alignlab.training.optim import STATE_BUFFERS
 
 EVAL_METRICS = ("gold_reward_mean", "reward_mean", "kl_k1", "kl_k3", "pooled_entropy", "distinct_1", "distinct_2",
                 "self_bleu", "repetition_rate", "embedding_diversity", "response_length", "truncated_fraction",
-                "identical_fraction")
+                "identical_fraction", "cut_off_fraction", "on_target_fraction")
 RUN_METRICS = ("train_loss", "eval_loss", "eval_accuracy", "eval_margin", "train_eval_loss", "train_eval_accuracy",
                "win_rate", "win_ties", "pair_accuracy", "perplexity", "trainable_params", "optimizer_state_bytes",
                "optimizer_state_buffers", "flags", "train_seconds")

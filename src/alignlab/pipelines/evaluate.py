@@ -200,7 +200,8 @@ def run_eval(cfg: Config, model_spec: str, start_model: str, out_dir: Path, prog
         reference = load_reference(cfg, ref_spec, device)
         held = HeldOut(prompts, e.samples_per_prompt, cfg.seed if e.seed is None else e.seed,
                        cfg.generation, scorers.proxy, scorers.gold, reference, chat=cfg.rl.chat,
-                       chunk_tokens=cfg.loss.chunk_tokens, progress=lambda done: bar.update(done, stage="policy"))
+                       chunk_tokens=cfg.loss.chunk_tokens, progress=lambda done: bar.update(done, stage="policy"),
+                       target_threshold=e.target_threshold)
         metrics, rows = evaluate_policy(model, tok, held)
         if e.embeddings:
             metrics |= embedding_diversity([r["completion"] for r in rows], held.k)

@@ -25,6 +25,7 @@ FRONTIER_X = {"kl": ("kl_k1", "KL to the reference (sequence k1)", False),
 """Frontier name → (metric, axis label, higher is better)."""
 RESULT_COLUMNS = [("gold", "gold_reward_mean"), ("proxy", "reward_mean"), ("KL", "kl_k1"),
                   ("entropy", "pooled_entropy"), ("dist-2", "distinct_2"), ("win rate", "win_rate"),
+                  ("on target", "on_target_fraction"),
                   ("pair acc.", "pair_accuracy"), ("held-out loss", "eval_loss"), ("perplexity", "perplexity")]
 EPOCH_METRICS = ("loss", "accuracy", "gold_reward_mean", "reward_mean")
 SAMPLE_PROMPTS = 4
