@@ -27,6 +27,7 @@ RESULT_COLUMNS = [("gold", "gold_reward_mean"), ("proxy", "reward_mean"), ("KL",
                   ("entropy", "pooled_entropy"), ("dist-2", "distinct_2"), ("win rate", "win_rate"),
                   ("on target", "on_target_fraction"),
                   ("pair acc.", "pair_accuracy"), ("held-out loss", "eval_loss"), ("perplexity", "perplexity")]
+MARKERS = ("o", "s", "^", "D")
 EPOCH_METRICS = ("loss", "accuracy", "gold_reward_mean", "reward_mean")
 SAMPLE_PROMPTS = 4
 
@@ -65,11 +66,13 @@ def frontier_figure(summary: dict, kind: str, out: Path) -> Path | None:
            if metric in c["metrics"] and ykey in c["metrics"]]
     if len(pts) < 2:
         return None
-    fig, ax = plt.subplots(figsize=(7.5, 5))
-    for name, x, y in pts:
+    fig, ax = plt.subplots(figsize=(9.5, 5))
+    for i, (name, x, y) in enumerate(pts):
+        # a legend, not labels on the points: cells of similar reward and KL would print their names on top of
+        # each other; colour × marker keeps 40 cells apart
         ax.errorbar([x["mean"]], [y["mean"]], xerr=[[x["mean"] - x["ci_low"]], [x["ci_high"] - x["mean"]]],
-                    yerr=[[y["mean"] - y["ci_low"]], [y["ci_high"] - y["mean"]]], fmt="o", capsize=3, alpha=0.8)
-        ax.annotate(name, (x["mean"], y["mean"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+                    yerr=[[y["mean"] - y["ci_low"]], [y["ci_high"] - y["mean"]]], fmt=MARKERS[i // 10 % len(MARKERS)],
+                    color=f"C{i % 10}", capsize=3, alpha=0.8, elinewidth=0.8, label=name)
     front = sorted(pareto_front([(x["mean"], y["mean"]) for _, x, y in pts], maximize_x=higher), key=lambda i: pts[i][1]["mean"])
     ax.plot([pts[i][1]["mean"] for i in front], [pts[i][2]["mean"] for i in front], "k--", lw=1, label="Pareto front")
     ax.scatter([pts[i][1]["mean"] for i in front], [pts[i][2]["mean"] for i in front], s=120, facecolors="none",
@@ -78,7 +81,7 @@ def frontier_figure(summary: dict, kind: str, out: Path) -> Path | None:
     ax.set_ylabel("gold reward" if ykey == "gold_reward_mean" else "reward")
     ax.set_title(f"{summary['name']}: reward vs {kind} (mean over seeds, 95% CI)", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     plt.close(fig)
