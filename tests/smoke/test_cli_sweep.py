@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -77,7 +78,11 @@ def test_study_preset_runs_at_quick_scale(alignlab_home, tmp_path, name):
         assert summary["memory"] and all(r["holds"] for r in summary["memory"])
         assert {r["state_buffers"] for r in summary["memory"]} == {0, 1, 2}
     if name == "composite-reward-dpo":
-        assert "gap median" in (root / "report" / "report.md").read_text()
+        assert re.search(r"pairs · train: [1-9]\d* pairs from \d+ prompts; gap median \d+\.\d\d / mean",
+                         (root / "report" / "report.md").read_text())
+        for c in summary["cells"].values():  # study D's target and cut-off rates come from the evaluation
+            assert 0 <= c["metrics"]["on_target_fraction"]["mean"] <= 1 and "cut_off_fraction" in c["metrics"]
+        assert "on_target_fraction" in (root / "results.csv").read_text().splitlines()[0]
 
 
 def test_dpo_divergences_killed_and_restarted_skips_finished_cells(alignlab_home, tmp_path):

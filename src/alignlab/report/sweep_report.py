@@ -30,6 +30,9 @@ RESULT_COLUMNS = [("gold", "gold_reward_mean"), ("proxy", "reward_mean"), ("KL",
 MARKERS = ("o", "s", "^", "D")
 EPOCH_METRICS = ("loss", "accuracy", "gold_reward_mean", "reward_mean")
 SAMPLE_PROMPTS = 4
+PAIR_FILTERS = [("pairs_below_gap", "pairs below the gap"), ("pairs_best_below_min", "below the best-score bar"),
+                ("samples_unfinished", "unfinished replies"), ("samples_too_short", "too short replies")]
+"""pairs_report.json counters shown with each pairs stage."""
 
 
 def ci_text(m: dict | None, digits: int = 3) -> str:
@@ -170,6 +173,16 @@ MEMORY_HEADERS = ["cell", "optimizer", "LoRA r", "trainable params", "state buff
                   "trainable × 4 B × buffers", "equal"]
 
 
+def gap_line(stage: str, split: str, s: dict) -> str:
+    """One split of a pairs stage (its pairs_report.json entry): pairs kept, gap statistics, what was filtered."""
+    gap = s.get("gaps") or {}
+    stats = (f"gap median {gap['median']:.2f} / mean {gap['mean']:.2f} / SD {gap['sd']:.2f}" if gap.get("count")
+             else "no gap")
+    filtered = ", ".join(f"{s[k]} {label}" for k, label in PAIR_FILTERS if s.get(k))
+    return (f"{stage} · {split}: {s.get('pairs', 0)} pairs from {s.get('prompts', 0)} prompts; {stats}; prompts "
+            f"dropped {s.get('dropped_prompts', 0)}" + (f"; filtered out: {filtered}" if filtered else ""))
+
+
 def setup_section(root: Path, out: Path) -> tuple[str, str]:
     """Each setup stage's folder; for pairs stages the gap statistics and the gap histogram."""
     parts_h, parts_md = [], []
@@ -181,9 +194,7 @@ def setup_section(root: Path, out: Path) -> tuple[str, str]:
         if rep.exists():
             r = json.loads(rep.read_text())
             for split, s in r.get("splits", {}).items():
-                gap = s.get("gap", {})
-                text = (f"{stage.name} · {split}: {s.get('pairs', 0)} pairs; gap median {gap.get('median')} mean "
-                        f"{gap.get('mean')} SD {gap.get('sd')}; prompts dropped {s.get('prompts_dropped', 0)}")
+                text = gap_line(stage.name, split, s)
                 parts_h.append(f"<p class=dim>{html.escape(text)}</p>")
                 parts_md.append(f"  - {text}\n")
             hist = stage / "gap_histogram.png"
