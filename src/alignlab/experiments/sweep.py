@@ -72,7 +72,8 @@ def claim_root(root: Path, spec: SweepSpec, overrides: list[str], quick: bool) -
             raise ConfigError(f"{root} holds a different sweep (its sweep.yaml differs: another file, scale or "
                               f"overrides; only `seeds` may change); continue it with its own command, or give a "
                               f"new folder with -o")
-        console.print(f"sweep · {root.name}: seeds changed to {spec.seeds}; runs of other seeds are kept")
+        console.print(f"sweep · {root.name}: seeds changed to {spec.quick.seeds if quick else spec.seeds}; runs of "
+                      f"other seeds are kept")
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(mine, text)
 
