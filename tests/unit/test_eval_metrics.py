@@ -11,6 +11,7 @@ from alignlab.evaluation.metrics import (
     length_controlled_win_rate,
     mean_ci,
     pooled_token_entropy,
+    ranking_accuracy,
     repetition_rate,
     self_bleu,
     win_rate,
@@ -116,3 +117,11 @@ def test_fast_self_bleu_equals_the_direct_definition():
     groups.append([list("abab"), list("abab"), list("ab")])  # two replies share the largest count of (a, b)
     direct = statistics.fmean(bleu(r, [o for j, o in enumerate(g) if j != i]) for g in groups for i, r in enumerate(g))
     assert self_bleu(groups) == pytest.approx(direct, abs=1e-12)
+
+
+def test_ranking_accuracy_counts_ties_half():
+    # right, wrong, two ties, right → (1 + 0 + ½ + ½ + 1) / 5
+    assert ranking_accuracy([1.0, -1.0, 0.0, 0.0, 2.0]) == pytest.approx(0.6)
+    # a policy against itself: every implicit-reward margin is 0 → chance, not 0
+    assert ranking_accuracy([0.0] * 8) == 0.5
+    assert ranking_accuracy([]) == 0.0

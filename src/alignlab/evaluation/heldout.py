@@ -13,7 +13,7 @@ import torch
 from alignlab.algorithms.logprobs import sequence_logps
 from alignlab.algorithms.reference import frozen_eval
 from alignlab.data.batching import pad_collate, preference_collate
-from alignlab.evaluation.metrics import mean_ci
+from alignlab.evaluation.metrics import mean_ci, ranking_accuracy
 from alignlab.losses.sft import IGNORE
 
 
@@ -24,7 +24,7 @@ def _batches(examples: list[dict], collate, batch_size: int, device):
 
 def pair_metrics(model, reference, examples: list[dict], pad_id: int, beta: float, batch_size: int = 16,
                  chunk: int = 1024) -> dict:
-    """Held-out preference pairs (policy_examples) → accuracy (implicit reward of chosen > rejected), the mean
+    """Held-out preference pairs (policy_examples) → accuracy (implicit reward of chosen > rejected, ties ½), the mean
     implicit-reward margin β·[(log π − log π_ref)(y_c) − (log π − log π_ref)(y_r)] with its 95% CI, and the
     policy's own log-prob preference. Without a reference the margin is β·(log π(y_c) − log π(y_r))."""
     device = next(model.parameters()).device
@@ -38,9 +38,9 @@ def pair_metrics(model, reference, examples: list[dict], pad_id: int, beta: floa
             margins += (beta * ((pc - rc) - (pr - rr))).tolist()
             raw += (pc - pr).tolist()
     ci = mean_ci(margins)
-    return {"pair_accuracy": sum(m > 0 for m in margins) / max(len(margins), 1), "reward_margin": ci["mean"],
+    return {"pair_accuracy": ranking_accuracy(margins), "reward_margin": ci["mean"],
             "reward_margin_ci_low": ci["ci_low"], "reward_margin_ci_high": ci["ci_high"],
-            "logp_accuracy": sum(m > 0 for m in raw) / max(len(raw), 1), "pairs": len(margins),
+            "logp_accuracy": ranking_accuracy(raw), "pairs": len(margins),
             "beta": beta, "with_reference": reference is not None}
 
 

@@ -138,6 +138,12 @@ def outcomes(policy: Sequence[float], baseline: Sequence[float], tie_margin: flo
     return [0.5 if abs(p - b) <= tie_margin else float(p > b) for p, b in zip(policy, baseline, strict=True)]
 
 
+def ranking_accuracy(margins: Sequence[float]) -> float:
+    """Share of pairs a score ranks right (margin chosen − rejected > 0), a tie counting ½: a score that cannot
+    tell the two apart (a policy's implicit reward against itself: every margin 0) is at chance, not wrong."""
+    return sum(outcomes(margins, [0.0] * len(margins))) / len(margins) if margins else 0.0
+
+
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Linear-interpolated q-quantile (0 ≤ q ≤ 1) of already sorted values."""
     pos = q * (len(sorted_values) - 1)
