@@ -25,8 +25,8 @@ def test_pooled_entropy_by_hand():
     assert pooled_token_entropy(groups) == pytest.approx(math.log(2) / 2)
     # four distinct tokens in one prompt: ln 4
     assert pooled_token_entropy([[[1, 2], [3, 4]]]) == pytest.approx(math.log(4))
-    # a prompt whose replies are all empty is skipped
-    assert pooled_token_entropy([[[1, 2], [3, 4]], [[], []]]) == pytest.approx(math.log(4))
+    # a prompt whose replies are all empty counts 0 (skipping it would reward collapse): (ln 4 + 0) / 2
+    assert pooled_token_entropy([[[1, 2], [3, 4]], [[], []]]) == pytest.approx(math.log(4) / 2)
 
 
 def test_distinct_n_by_hand():

@@ -14,7 +14,7 @@ import torch
 from alignlab.algorithms.logprobs import sequence_logps
 from alignlab.config.schema import BetaConfig, LossConfig
 from alignlab.data.batching import preference_collate
-from alignlab.losses.preference import LENGTH_NORMALIZED_BY_DEFAULT, PREFERENCE_LOSSES
+from alignlab.losses.preference import LENGTH_NORMALIZED_BY_DEFAULT, PREFERENCE_LOSSES, pair_accuracy
 
 PAIR_METRICS = ("reward_chosen", "reward_rejected", "margin", "accuracy", "logps_chosen", "logps_rejected")
 
@@ -82,7 +82,7 @@ class PreferenceOptimisation:
             loss = loss + cfg.sft_weight * (-sum_c / n_c)  # per-token NLL of the chosen reply
         margin = m["reward_chosen"] - m["reward_rejected"]
         return loss, {"reward_chosen": m["reward_chosen"], "reward_rejected": m["reward_rejected"],
-                      "margin": margin, "accuracy": (margin > 0).float(),
+                      "margin": margin, "accuracy": pair_accuracy(margin),
                       "logps_chosen": sum_c.detach(), "logps_rejected": sum_r.detach()}
 
     def loss(self, model, batch: dict) -> tuple[torch.Tensor, dict]:

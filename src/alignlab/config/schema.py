@@ -202,6 +202,19 @@ class GenerationConfig(Section):
     batch_size: int = Field(32, gt=0)
     """Prompts per generate call."""
 
+    @property
+    def samples_policy(self) -> bool:
+        """True when the samples come from the model's own distribution (T = 1, no top-k / top-p, no repetition
+        penalty or n-gram ban, no minimum length): the only setting in which Σ_t (log π − log π_ref) on them
+        estimates KL(π ‖ π_ref)."""
+        return (self.do_sample and self.temperature == 1.0 and self.top_k == 0 and self.top_p >= 1.0
+                and self.repetition_penalty == 1.0 and self.no_repeat_ngram_size == 0 and self.min_new_tokens == 0)
+
+    def untempered(self) -> GenerationConfig:
+        """The same lengths and batch size, sampling the model's own distribution (see `samples_policy`)."""
+        return self.model_copy(update={"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0,
+                                       "repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "min_new_tokens": 0})
+
 
 class LengthShape(Section):
     min_words: int = Field(12, ge=0)
@@ -310,7 +323,8 @@ class LossConfig(Section):
     """ORPO weight lambda of the odds-ratio term added to the chosen NLL."""
     length_normalize: bool | None = None
     """Use per-token average log-probs instead of sums in the reference-based losses. None: the loss's own
-    convention (ipo: average, as its authors endorse; the rest: sums). Study A's IPO used sums (false)."""
+    convention (ipo: average, as its authors endorse; the rest: sums). Study A's IPO used sums (false).
+    simpo and orpo are length-normalised by definition and refuse any value here."""
     sft_weight: float = Field(0.0, ge=0.0)
     """Adds sft_weight x (per-token NLL of the chosen reply) to any loss (RPO-style regulariser)."""
     disable_dropout: bool = True
@@ -589,6 +603,10 @@ class Config(Section):
                              "beta.start and beta.end of a schedule)")
         if self.ref.adapter and not self.lora.enabled:
             raise ValueError("ref.adapter needs LoRA (lora.r > 0) on the policy")
+        if free and self.loss.length_normalize is not None:
+            raise ValueError(f"loss.length_normalize={self.loss.length_normalize}: loss.name={self.loss.name} "
+                             "always uses per-token average log-probs (its own definition divides by the reply "
+                             "length once); leave loss.length_normalize unset (null)")
         return self
 
     @property

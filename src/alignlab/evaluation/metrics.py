@@ -37,10 +37,10 @@ def entropy(counts: Counter) -> float:
 
 def pooled_token_entropy(groups: Sequence[Sequence[Sequence[Hashable]]]) -> float:
     """Study A's diversity: per prompt, pool the token counts of all its replies and take their entropy;
-    then average over prompts (prompts whose replies are all empty are skipped)."""
+    then average over prompts. A prompt whose replies are all empty counts with entropy 0: skipping it would make
+    a collapsing policy look more diverse (count such prompts beside the metric: `empty_prompts` of eval)."""
     values = [entropy(Counter(t for reply in group for t in reply)) for group in groups]
-    kept = [v for v, g in zip(values, groups, strict=True) if any(len(r) for r in g)]
-    return statistics.fmean(kept) if kept else 0.0
+    return statistics.fmean(values) if values else 0.0
 
 
 def distinct_n(sequences: Sequence[Sequence[Hashable]], n: int) -> float:

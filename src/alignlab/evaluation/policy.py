@@ -3,7 +3,10 @@ training reward and the gold scorer, and measure KL to a reference on those samp
 
 Every model evaluated with the same `HeldOut` sees the same prompts and the same sampling seed (common random
 numbers), so differences between models are not noise of the prompt draw. KL is the sequence-level
-Σ_t (log π − log π_ref) on the policy's own samples (k1; k2 and k3 are logged too).
+Σ_t (log π − log π_ref) on the policy's own samples (k1; k2 and k3 are logged too). When the evaluation samples
+from a tempered or truncated distribution (T ≠ 1, top-k, top-p, a repetition penalty…), those replies are not the
+policy's own, so the KL is measured on a second, separate set drawn at T = 1 without truncation (same prompts,
+same k, same seed); `kl_samples` says which ("evaluation samples" or "separate T=1 untruncated samples").
 """
 
 from __future__ import annotations
@@ -61,16 +64,25 @@ def evaluate_policy(model, tokenizer, h: HeldOut) -> tuple[dict, list[dict]]:
     roll = engine.generate(h.prompts, h.k, seed=h.seed, progress=h.progress)
     flat = sample_prompts(roll)
     scores = h.scorer.score(flat, roll.texts).float()
-    ref = reference_logps(h.reference, model, roll, h.generation.batch_size, h.chunk_tokens)
-    kl = kl_per_token(roll, ref)
-    metrics = sample_metrics(roll, scores.to(roll.logps.device), roll.token_mask, kl) | text_metrics(roll, tokenizer)
+    kl_roll = roll
+    if h.reference is not None and not h.generation.samples_policy:
+        kl_engine = HFRolloutEngine(model, tokenizer, h.generation.untempered(), chat=h.chat, chunk_tokens=h.chunk_tokens)
+        kl_roll = kl_engine.generate(h.prompts, h.k, seed=h.seed)
+    ref = reference_logps(h.reference, model, kl_roll, h.generation.batch_size, h.chunk_tokens)
+    kl = kl_per_token(kl_roll, ref)
+    metrics = sample_metrics(roll, scores.to(roll.logps.device), roll.token_mask, {}) | text_metrics(roll, tokenizer)
+    if kl:
+        metrics |= {f"kl_{name}": float(v.sum(-1).mean()) for name, v in kl.items()}
+        metrics["kl_samples"] = "evaluation samples" if kl_roll is roll else "separate T=1 untruncated samples"
     metrics["reward_stderr"] = stderr(scores.tolist())
     lengths = roll.lengths.tolist()
     rows = [{"prompt": p, "completion": c, "reward": float(s), "tokens": int(n), "finished": bool(f)}
             for p, c, s, n, f in zip(flat, roll.texts, scores, lengths, roll.finished.tolist(), strict=True)]
     for row, h_prompt in zip(rows, prompt_entropies(roll, tokenizer), strict=True):
         row["prompt_entropy"] = h_prompt  # the same for a prompt's k rows: paired comparisons use it per prompt
-    if kl:
+    for row, h_prompt in zip(rows, prompt_entropies(roll, tokenizer, prefix=LENGTH_CONTROL_TOKENS), strict=True):
+        row["prompt_entropy_prefix"] = h_prompt
+    if kl:  # row i's KL is of sample i of the KL set: the same prompt, and the same reply when kl_samples is own
         seq_kl = kl["k1"].sum(-1).tolist()  # [N] Σ_t (log π − log π_ref) of each sample
         ci = mean_ci(seq_kl)
         metrics |= {"kl_ci_low": ci["ci_low"], "kl_ci_high": ci["ci_high"]}
@@ -95,15 +107,24 @@ def reply_tokens(roll: Rollout, tokenizer) -> list[list[int]]:
     return [[t for t, m in zip(row, keep, strict=True) if m and t not in special] for row, keep in zip(ids, mask, strict=True)]
 
 
-def prompt_entropies(roll: Rollout, tokenizer) -> list[float]:
-    """Each sample's prompt's pooled token entropy (one value per prompt, repeated for its k samples)."""
+LENGTH_CONTROL_TOKENS = 16
+"""Replies are cut to their first this many tokens for the length-controlled pooled entropy."""
+
+
+def prompt_entropies(roll: Rollout, tokenizer, prefix: int | None = None) -> list[float]:
+    """Each sample's prompt's pooled token entropy (one value per prompt, repeated for its k samples); with
+    `prefix`, of the replies' first `prefix` tokens only. A prompt whose replies are all empty has entropy 0."""
     ids, k = reply_tokens(roll, tokenizer), roll.k
+    ids = [reply[:prefix] for reply in ids] if prefix else ids
     per_prompt = [entropy(Counter(t for reply in ids[i:i + k] for t in reply)) for i in range(0, len(ids), k)]
     return [h for h in per_prompt for _ in range(k)]
 
 
 def text_metrics(roll: Rollout, tokenizer) -> dict:
-    """Diversity and degeneration of a rollout's replies: pooled per-prompt token entropy (study A), distinct-1/2
+    """Diversity and degeneration of a rollout's replies: pooled per-prompt token entropy (study A; a prompt whose
+    replies are all empty counts 0, and `empty_prompts` counts them), its length-controlled variant on each reply's
+    first LENGTH_CONTROL_TOKENS tokens (`pooled_entropy_prefix`: longer replies pool more tokens, which raises the
+    plain entropy by itself), distinct-1/2
     and repetition rate over words, self-BLEU among the k replies of each prompt, reply-length quantiles, and the
     share of replies cut off mid-sentence (their text does not end with . ! or ?, whatever stopped them)."""
     ids = reply_tokens(roll, tokenizer)
@@ -112,7 +133,11 @@ def text_metrics(roll: Rollout, tokenizer) -> dict:
     id_groups = [ids[i:i + k] for i in range(0, len(ids), k)]
     word_groups = [toks[i:i + k] for i in range(0, len(toks), k)]
     lengths = sorted(len(x) for x in ids)
-    return {"pooled_entropy": pooled_token_entropy(id_groups), "distinct_1": distinct_n(toks, 1),
+    prefix_groups = [[reply[:LENGTH_CONTROL_TOKENS] for reply in g] for g in id_groups]
+    return {"pooled_entropy": pooled_token_entropy(id_groups),
+            "pooled_entropy_prefix": pooled_token_entropy(prefix_groups),
+            "empty_prompts": sum(not any(g) for g in id_groups),
+            "distinct_1": distinct_n(toks, 1),
             "distinct_2": distinct_n(toks, 2), "self_bleu": self_bleu(word_groups),
             "repetition_rate": statistics.fmean(repetition_rate(t, 3) for t in toks) if toks else 0.0,
             "length_median": float(lengths[len(lengths) // 2]) if lengths else 0.0,

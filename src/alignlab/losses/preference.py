@@ -86,9 +86,14 @@ def kto_paired(pc, pr, rc, rr, *, beta, **_) -> tuple[Tensor, dict]:
     """Paired KTO (Ethayarajh et al. 2024, "KTO: Model Alignment as Prospect Theoretic Optimization", eq. 8,
     in the paired form study A used): KLc = mean(pc−rc)⁺, KLr = mean(pr−rr)⁺ over the batch;
     per pair ½·[(1 − σ(β((pc−rc) − KLr))) + (1 − σ(β(KLc − (pr−rr))))], whose mean is the mean of the
-    study's concatenation of the two halves."""
+    study's concatenation of the two halves.
+
+    The batch KLs are reference points, not targets: they are detached, as in the KTO paper (§4.1: "we do not
+    back-propagate through z_ref") and TRL's KTOTrainer, so no gradient pushes the batch's log-ratios towards
+    them; only the per-pair ratios get a gradient."""
     chosen_ratio, rejected_ratio = pc - rc, pr - rr  # [B]
-    kl_chosen, kl_rejected = chosen_ratio.mean().clamp(min=0), rejected_ratio.mean().clamp(min=0)
+    kl_chosen = chosen_ratio.detach().mean().clamp(min=0)  # []
+    kl_rejected = rejected_ratio.detach().mean().clamp(min=0)  # []
     loss = (1 - torch.sigmoid(beta * (chosen_ratio - kl_rejected))) + (1 - torch.sigmoid(beta * (kl_chosen - rejected_ratio)))
     return loss / 2, _implicit_rewards(pc, pr, rc, rr, beta)
 
@@ -114,6 +119,13 @@ def orpo(pc, pr, rc=None, rr=None, *, beta, orpo_lambda=0.1, chosen_tokens, reje
     avg_c, avg_r = pc / chosen_tokens, pr / rejected_tokens  # [B]
     loss = -avg_c - orpo_lambda * F.logsigmoid(_log_odds(avg_c) - _log_odds(avg_r))
     return loss, {"reward_chosen": (beta * avg_c).detach(), "reward_rejected": (beta * avg_r).detach()}
+
+
+def pair_accuracy(margin: Tensor) -> Tensor:
+    """Per pair [B]: 1 where the chosen reply scores higher (margin > 0), ½ on an exact tie, 0 otherwise. The one
+    rule of every pair accuracy (DPO's implicit reward in training, the reward model, `alignlab eval`'s held-out
+    pairs): a score that cannot tell two replies apart is at chance, 0.5, not wrong."""
+    return (margin > 0).float() + 0.5 * (margin == 0).float()
 
 
 PREFERENCE_LOSSES = {
