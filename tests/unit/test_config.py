@@ -91,3 +91,19 @@ def test_reference_mode_resolution():
     assert load_config("dpo/reviews-tiny").reference_mode == "copy"
     assert load_config("dpo/reviews-tiny", ["lora.r=8"]).reference_mode == "adapter"
     assert load_config("dpo/reviews-tiny", ["loss.name=orpo"]).reference_mode == "none"
+
+
+@pytest.mark.parametrize("loss", ["simpo", "orpo"])
+def test_reference_free_losses_refuse_a_second_length_normalisation(loss):
+    # simpo/orpo divide by the reply length themselves; length_normalize=true would divide it twice
+    with pytest.raises(ConfigError, match="loss.length_normalize"):
+        load_config("dpo/reviews-tiny", [f"loss.name={loss}", "loss.length_normalize=true"])
+    assert load_config("dpo/reviews-tiny", [f"loss.name={loss}"]).loss.length_normalize is None
+
+
+def test_samples_policy_only_at_temperature_one_untruncated():
+    g = load_config(None, []).generation  # defaults: T 0.7, top-k 40
+    assert not g.samples_policy and g.untempered().samples_policy
+    assert g.untempered().max_new_tokens == g.max_new_tokens
+    assert not load_config(None, ["generation.temperature=1", "generation.top_k=0",
+                                  "generation.repetition_penalty=1.1"]).generation.samples_policy

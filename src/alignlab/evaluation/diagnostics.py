@@ -1,7 +1,9 @@
 """Run diagnostics read off `metrics.jsonl`: over-fitting per epoch and reward hacking.
 
 - Over-fitting (study E): at each epoch end, a training metric (measured on a fixed sample of training examples,
-  split `train_eval`) improved while the same metric on held-out data (split `eval`) got worse or stalled.
+  split `train_eval`) improved while the same metric on held-out data (split `eval`) got worse by more than a
+  stated tolerance (`eval.overfit_tolerance`). A held-out metric that merely stalls is not flagged: a change
+  smaller than the tolerance is within the noise of a held-out set of ~100 pairs.
 - Reward hacking: between two evaluations the proxy reward rose while the gold reward fell, or the replies'
   diversity dropped below a fraction of where the run started.
 Flags are plain dicts (kind, step, epoch, metric, message), stored in `diagnostics.json` and printed at the end.
@@ -21,7 +23,8 @@ DIVERSITY_KEYS = ("pooled_entropy", "distinct_2", "entropy")
 @dataclass(frozen=True)
 class Thresholds:
     overfit: float = 0.01
-    """Smallest change that counts: absolute for accuracy/margin, relative (fraction of the value) for loss."""
+    """Smallest held-out worsening (and train improvement) that counts: absolute for accuracy/margin, relative
+    (fraction of the value) for loss."""
     hacking: float = 0.02
     """Smallest proxy rise and gold fall (absolute) that count as reward hacking."""
     diversity_floor: float = 0.5
@@ -48,7 +51,8 @@ def epoch_points(rows: Sequence[dict], split: str) -> list[dict]:
 
 
 def overfitting_flags(rows: Sequence[dict], th: Thresholds = Thresholds()) -> list[dict]:
-    """One flag per (epoch, metric) where the train metric improved and the held-out one worsened or stalled."""
+    """One flag per (epoch, metric) where the train metric improved and the held-out one worsened, each by more
+    than the tolerance."""
     train = {round(r["epoch"]): r for r in epoch_points(rows, "train_eval")}
     held = {round(r["epoch"]): r for r in epoch_points(rows, "eval")}
     epochs = sorted(set(train) & set(held))
@@ -60,12 +64,11 @@ def overfitting_flags(rows: Sequence[dict], th: Thresholds = Thresholds()) -> li
                 continue
             t_gain, t_tol = _gain(metric, t0, t1, th.overfit)
             h_gain, h_tol = _gain(metric, h0, h1, th.overfit)
-            if t_gain > t_tol and h_gain <= h_tol:
-                state = "worsened" if h_gain < -h_tol else "stalled"
+            if t_gain > t_tol and h_gain < -h_tol:
                 flags.append({"kind": "overfitting", "epoch": cur, "step": held[cur]["step"], "metric": metric,
                               "train": [t0, t1], "heldout": [h0, h1],
                               "message": f"epoch {prev}→{cur}: train {metric} {t0:.4g}→{t1:.4g} improved while "
-                                         f"held-out {metric} {state} ({h0:.4g}→{h1:.4g})"})
+                                         f"held-out {metric} worsened ({h0:.4g}→{h1:.4g}, beyond the tolerance {h_tol:.3g})"})
     return flags
 
 

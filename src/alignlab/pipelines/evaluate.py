@@ -107,11 +107,26 @@ def eval_prompts(cfg: Config) -> list[str]:
     return prompts
 
 
-def load_reference(cfg: Config, spec: str | None, device) -> FrozenCopy | None:
+def load_reference(cfg: Config, spec: str | None, device, policy=None, policy_tokenizer=None) -> FrozenCopy | None:
+    """The KL reference as a frozen model. It scores the policy's token ids, so it must share the policy's
+    tokenizer: a different vocabulary (size or token → id map) is refused with a ConfigError."""
     if spec is None:
         return None
     mcfg = resolve_model(cfg.model.model_copy(update={"name_or_path": spec, "gguf_file": None}))
-    return FrozenCopy(load_model(mcfg).to(device))
+    if policy_tokenizer is not None:
+        from alignlab.models.loading import load_tokenizer
+
+        theirs = load_tokenizer(mcfg)
+        if theirs.get_vocab() != policy_tokenizer.get_vocab():
+            raise ConfigError(f"eval.reference={spec}: its tokenizer differs from the policy's ({len(theirs)} vs "
+                              f"{len(policy_tokenizer)} tokens, or another token → id map), so it cannot score the "
+                              "policy's token ids; give a reference with the policy's tokenizer")
+    model = load_model(mcfg)
+    if policy is not None and model.get_output_embeddings().weight.shape[0] != policy.get_output_embeddings().weight.shape[0]:
+        raise ConfigError(f"eval.reference={spec}: its output vocabulary has {model.get_output_embeddings().weight.shape[0]} "
+                          f"rows, the policy's {policy.get_output_embeddings().weight.shape[0]}; KL needs the same "
+                          "vocabulary")
+    return FrozenCopy(model.to(device))
 
 
 def baseline_comparison(cfg: Config, held: HeldOut, rows: list[dict], judge, judged_as: str | None,
@@ -197,7 +212,7 @@ def run_eval(cfg: Config, model_spec: str, start_model: str, out_dir: Path, prog
         device = next(model.parameters()).device
         scorers = build_scorers(cfg, str(device))
         ref_spec = start_model if e.reference == "auto" else e.reference
-        reference = load_reference(cfg, ref_spec, device)
+        reference = load_reference(cfg, ref_spec, device, model, tok)
         held = HeldOut(prompts, e.samples_per_prompt, cfg.seed if e.seed is None else e.seed,
                        cfg.generation, scorers.proxy, scorers.gold, reference, chat=cfg.rl.chat,
                        chunk_tokens=cfg.loss.chunk_tokens, progress=lambda done: bar.update(done, stage="policy"),
