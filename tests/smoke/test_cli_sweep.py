@@ -139,7 +139,10 @@ def test_parallel_cells_and_a_different_sweep_in_the_same_folder(alignlab_home, 
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["cells"]) == {"init", "a", "b"} and summary["cells"]["a"]["seeds"] == [0, 1]
     assert "b" in summary["paired"]["cells"]
+    # 2 seeds: per-seed values, no CI and no p-value, and the reason
     ci = summary["cells"]["a"]["metrics"]["gold_reward_mean"]
-    assert ci["ci_low"] <= ci["mean"] <= ci["ci_high"]
+    assert ci["ci_low"] is None and len(ci["values"]) == 2
+    gold = summary["paired"]["cells"]["b"]["gold"]
+    assert gold["p_value"] is None and len(gold["per_seed"]) == 2 and "fewer than 3 seeds" in gold["reason"]
     other = run_cli("sweep", "-c", str(spec), "-o", str(out), "model.device=cpu", cwd=tmp_path, check=False)
     assert other.returncode == 2 and "holds a different sweep" in other.stderr

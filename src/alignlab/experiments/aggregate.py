@@ -1,27 +1,34 @@
 """From a sweep's run folders to its numbers: results.csv (one row per cell × seed), the mean and seed CI of every
-metric per cell, paired comparisons of each cell with the baseline cell, and the optimizer/LoRA memory table."""
+metric per cell, seed-level paired comparisons of each cell with the baseline cell, the matched-KL table of the
+methods measured as curves, the p-values adjusted over the whole report, and the optimizer/LoRA memory table."""
 
 from __future__ import annotations
 
 import csv
 import json
+import statistics
 from collections import defaultdict
 from pathlib import Path
 
 import yaml
 
 from alignlab.experiments.spec import Job, SweepSpec
-from alignlab.experiments.statistics import paired_bootstrap, seed_ci
+from alignlab.experiments.statistics import benjamini_hochberg, compare_seeds, holm, interpolate_at, seed_ci
 from alignlab.training.optim import STATE_BUFFERS
 
-EVAL_METRICS = ("gold_reward_mean", "reward_mean", "kl_k1", "kl_k3", "pooled_entropy", "distinct_1", "distinct_2",
+EVAL_METRICS = ("gold_reward_mean", "reward_mean", "kl_k1", "kl_k3", "pooled_entropy", "pooled_entropy_prefix",
+                "empty_prompts", "distinct_1", "distinct_2",
                 "self_bleu", "repetition_rate", "embedding_diversity", "response_length", "truncated_fraction",
                 "identical_fraction", "cut_off_fraction", "on_target_fraction")
 RUN_METRICS = ("train_loss", "eval_loss", "eval_accuracy", "eval_margin", "train_eval_loss", "train_eval_accuracy",
                "win_rate", "win_ties", "pair_accuracy", "perplexity", "trainable_params", "optimizer_state_bytes",
                "optimizer_state_buffers", "flags", "train_seconds")
-PAIRED = {"gold": "gold", "proxy": "reward", "kl": "kl", "entropy": "prompt_entropy"}
-"""Paired comparison name → the per-sample field of samples.jsonl (prompt_entropy: per prompt)."""
+PAIRED = {"gold": "gold", "proxy": "reward", "kl": "kl", "entropy": "prompt_entropy",
+          "entropy_prefix": "prompt_entropy_prefix", "length": "tokens"}
+"""Paired comparison name → the field of samples.jsonl it reads (per sample, or per prompt: PER_PROMPT)."""
+PER_PROMPT = ("prompt_entropy", "prompt_entropy_prefix")
+MATCHED_METRICS = ("gold_reward_mean", "reward_mean", "pooled_entropy", "pooled_entropy_prefix", "response_length")
+"""Metrics read off each method's curve at the matched KL levels."""
 
 
 def _json(path: Path) -> dict | None:
@@ -72,7 +79,8 @@ def result_rows(jobs: list[Job], root: Path) -> list[dict]:
     rows = []
     for job in jobs:
         path = root / job.group / job.name
-        rows.append({"cell": job.cell, "seed": job.seed, "verb": job.verb, **{k: v for k, v in job.grid.items()},
+        rows.append({"cell": job.cell, "method": job.method, "seed": job.seed, "verb": job.verb,
+                     **{k: v for k, v in job.grid.items()},
                      **run_metrics(path), **eval_metrics(path)})
     return rows
 
@@ -86,20 +94,22 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 
 def per_cell(rows: list[dict]) -> dict[str, dict]:
-    """cell → {metric: seed_ci(...)} over the cell's seeds, cells in first-seen order."""
+    """cell → {verb, method, seeds, metrics: {metric: seed_ci(...)}} over the cell's seeds, in first-seen
+    order."""
     groups: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         groups[r["cell"]].append(r)
     out = {}
     for cell, rs in groups.items():
         keys = [k for k in (*EVAL_METRICS, *RUN_METRICS) if any(isinstance(r.get(k), (int, float)) for r in rs)]
-        out[cell] = {"verb": rs[0]["verb"], "seeds": sorted(r["seed"] for r in rs),
+        out[cell] = {"verb": rs[0]["verb"], "method": rs[0].get("method", cell),
+                     "seeds": sorted(r["seed"] for r in rs),
                      "metrics": {k: seed_ci([r[k] for r in rs if isinstance(r.get(k), (int, float))]) for k in keys}}
     return out
 
 
 def unit_values(root: Path, job: Job, field: str) -> dict[tuple, float]:
-    """(seed, prompt index[, sample index]) → value of one cell run's samples (prompt_entropy: one per prompt)."""
+    """(seed, prompt index[, sample index]) → value of one cell run's samples (per-prompt fields: one per prompt)."""
     path = root / job.group / job.name / "eval" / "samples.jsonl"
     if not path.exists():
         return {}
@@ -112,7 +122,7 @@ def unit_values(root: Path, job: Job, field: str) -> dict[tuple, float]:
         if field not in r:
             continue
         i = index[r["prompt"]]
-        if field == "prompt_entropy":
+        if field in PER_PROMPT:
             out[(job.seed, i)] = r[field]
         else:
             out[(job.seed, i, seen[i])] = r[field]
@@ -126,8 +136,17 @@ def baseline_label(jobs: list[Job], baseline: str, grid: dict) -> str | None:
     return labels.get((baseline, tuple(sorted(grid.items())))) or labels.get((baseline, ()))
 
 
+def seed_pairing(mine: list[int], theirs: list[int]) -> tuple[list[tuple[int, int]], str]:
+    """Which seed of a cell goes with which seed of the baseline: the same seeds when both ran them (they share
+    the setup, data order and evaluation sampling seed), else by rank (i-th with i-th, e.g. an A/A check)."""
+    a, b = sorted(set(mine)), sorted(set(theirs))
+    if a == b:
+        return [(s, s) for s in a], "same seed"
+    return list(zip(a, b, strict=False)), "by rank (the cells ran different seeds)"
+
+
 def paired_comparisons(spec: SweepSpec, root: Path, jobs: list[Job], resamples: int = 2000) -> dict:
-    """Every cell vs the baseline cell, on the samples they share (same prompts, same seeds)."""
+    """Every cell vs the baseline cell (at the same grid point), seed against seed (`compare_seeds`)."""
     if spec.baseline is None:
         return {}
     by_cell: dict[str, list[Job]] = defaultdict(list)
@@ -138,15 +157,103 @@ def paired_comparisons(spec: SweepSpec, root: Path, jobs: list[Job], resamples: 
         base = baseline_label(jobs, spec.baseline, cjobs[0].grid)
         if base is None or base == cell:
             continue
+        pairs, how = seed_pairing([j.seed for j in cjobs], [j.seed for j in by_cell[base]])
         for name, field in PAIRED.items():
             theirs = {k: v for j in by_cell[base] for k, v in unit_values(root, j, field).items()}
             mine = {k: v for j in cjobs for k, v in unit_values(root, j, field).items()}
-            shared = sorted(set(mine) & set(theirs))
-            if len(shared) < 2:
-                continue
-            res = paired_bootstrap([mine[k] for k in shared], [theirs[k] for k in shared], resamples, seed=0)
-            out.setdefault(cell, {"baseline": base})[name] = res
+            res = compare_seeds(mine, theirs, resamples, seed=0, seed_pairs=pairs)
+            if res is not None:
+                out.setdefault(cell, {"baseline": base, "pairing": how})[name] = res
     return {"baseline": spec.baseline, "cells": out}
+
+
+def method_curves(rows: list[dict]) -> dict[str, list[dict]]:
+    """method → its rows (every grid point × seed) for methods measured at 2 or more grid points: the methods
+    that can be read at a matched KL."""
+    by_method: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r.get("verb") != "eval" and isinstance(r.get("kl_k1"), (int, float)):
+            by_method[r.get("method", r["cell"])].append(r)
+    return {m: rs for m, rs in by_method.items() if len({r["cell"] for r in rs}) >= 2}
+
+
+def auto_kl_levels(curves: dict[str, list[dict]], count: int = 3) -> list[float]:
+    """`count` KL levels inside the range of mean KLs that every curve covers (two significant digits)."""
+    ranges = []
+    for rs in curves.values():
+        means = [statistics.fmean(r["kl_k1"] for r in rs if r["cell"] == c) for c in {r["cell"] for r in rs}]
+        ranges.append((min(means), max(means)))
+    if not ranges:
+        return []
+    lo, hi = max(r[0] for r in ranges), min(r[1] for r in ranges)
+    if lo >= hi:
+        return []
+    return [float(f"{lo + (hi - lo) * q:.2g}") for q in (0.25, 0.5, 0.75)]
+
+
+def matched_kl(spec: SweepSpec, rows: list[dict], resamples: int = 2000) -> dict:
+    """Each method's metrics read off its curve at common KL levels, per seed (linear between the seed's grid
+    points, no extrapolation), with seed CIs; and each method against the baseline's curve, seed against seed."""
+    curves = method_curves(rows)
+    if not curves:
+        return {}
+    levels = spec.kl_levels if spec.kl_levels is not None else auto_kl_levels(curves)
+    per_seed: dict[str, dict] = {}  # method → level → metric → {seed: value}
+    for method, rs in curves.items():
+        for level in levels:
+            for metric in MATCHED_METRICS:
+                for seed in sorted({r["seed"] for r in rs}):
+                    pts = [(r["kl_k1"], r[metric]) for r in rs if r["seed"] == seed and isinstance(r.get(metric), (int, float))]
+                    v = interpolate_at([x for x, _ in pts], [y for _, y in pts], level) if len(pts) >= 2 else None
+                    if v is not None:
+                        per_seed.setdefault(method, {}).setdefault(str(level), {}).setdefault(metric, {})[seed] = v
+    methods = {m: {lv: {k: seed_ci(list(vals.values())) for k, vals in ms.items()} for lv, ms in lvs.items()}
+               for m, lvs in per_seed.items()}
+    comparisons: dict = {}
+    base = spec.baseline if spec.baseline in per_seed else None
+    for method, lvs in per_seed.items():
+        if base is None or method == base:
+            continue
+        for lv, ms in lvs.items():
+            for metric, vals in ms.items():
+                theirs = per_seed[base].get(lv, {}).get(metric, {})
+                pairs, _ = seed_pairing(list(vals), list(theirs))
+                res = compare_seeds({(s, 0): v for s, v in vals.items()}, {(s, 0): v for s, v in theirs.items()},
+                                    resamples, seed=0, seed_pairs=pairs)
+                if res is not None:
+                    comparisons.setdefault(method, {}).setdefault(lv, {})[metric] = res
+    return {"levels": levels, "levels_from": "kl_levels" if spec.kl_levels is not None else "auto",
+            "curves": sorted(curves), "methods": methods, "baseline": base, "comparisons": comparisons}
+
+
+def adjust_p_values(summary: dict, method: str) -> int:
+    """Add `p_adjusted` (Holm or Benjamini–Hochberg) to every comparison of the summary, over all of them at once
+    (the report's family); returns the family's size."""
+    tests = [c for comps in (summary.get("paired") or {}).get("cells", {}).values() for name, c in comps.items()
+             if isinstance(c, dict) and "p_value" in c]
+    tests += [c for lvs in (summary.get("matched_kl") or {}).get("comparisons", {}).values()
+              for ms in lvs.values() for c in ms.values()]
+    adjusted = (holm if method == "holm" else benjamini_hochberg)([c["p_value"] for c in tests])
+    for c, p in zip(tests, adjusted, strict=True):
+        c["p_adjusted"] = p
+    return sum(p is not None for p in adjusted)
+
+
+def strip_inference(summary: dict, reason: str) -> None:
+    """Quick scale: keep the point values and the per-seed values, remove every CI and p-value."""
+    for cell in summary["cells"].values():
+        for m in cell["metrics"].values():
+            m["ci_low"] = m["ci_high"] = None
+    comps = [c for cs in (summary.get("paired") or {}).get("cells", {}).values() for c in cs.values()
+             if isinstance(c, dict)]
+    comps += [c for lvs in (summary.get("matched_kl") or {}).get("comparisons", {}).values()
+              for ms in lvs.values() for c in ms.values()]
+    for lvs in (summary.get("matched_kl") or {}).get("methods", {}).values():
+        for ms in lvs.values():
+            for m in ms.values():
+                m["ci_low"] = m["ci_high"] = None
+    for c in comps:
+        c.update(p_value=None, p_adjusted=None, ci_low=None, ci_high=None, t_low=None, t_high=None, reason=reason)
 
 
 def memory_table(rows: list[dict]) -> list[dict]:
@@ -168,11 +275,24 @@ def memory_table(rows: list[dict]) -> list[dict]:
     return out
 
 
-def aggregate(spec: SweepSpec, root: Path, jobs: list[Job]) -> dict:
-    """Write results.csv and return the summary (per-cell CIs, paired comparisons, memory table)."""
+QUICK = ("quick scale: a smoke test of the sweep (small data, few seeds); it supports no comparison, so it shows "
+         "no CI or p-value")
+
+
+def aggregate(spec: SweepSpec, root: Path, jobs: list[Job], quick: bool = False) -> dict:
+    """Write results.csv and return the summary: per-cell means with seed CIs, paired seed-level comparisons with
+    the baseline, the matched-KL table, p-values adjusted over the whole report, the memory table. At the quick
+    scale every CI and p-value is removed."""
     rows = result_rows(jobs, root)
     if rows:
         write_csv(rows, root / "results.csv")
-    return {"name": spec.name, "description": spec.description, "root": str(root), "baseline": spec.baseline,
-            "frontier": spec.frontier, "cells": per_cell(rows), "paired": paired_comparisons(spec, root, jobs),
-            "memory": memory_table(rows), "runs": len(rows)}
+    summary = {"name": spec.name, "description": spec.description, "root": str(root), "baseline": spec.baseline,
+               "frontier": spec.frontier, "quick": quick, "setup_per_seed": spec.setup_per_seed,
+               "correction": spec.correction, "cells": per_cell(rows),
+               "paired": paired_comparisons(spec, root, jobs), "matched_kl": matched_kl(spec, rows),
+               "memory": memory_table(rows), "runs": len(rows)}
+    summary["family_size"] = adjust_p_values(summary, spec.correction)
+    if quick:
+        strip_inference(summary, QUICK)
+        summary["family_size"] = 0
+    return summary

@@ -1,8 +1,10 @@
 """The sweep file: a typed schema, and its expansion into the runs of one sweep.
 
-A sweep is a list of **setup stages** run once and shared (an SFT model, a reward model, a pairs dataset), then
-**cells** (one method each, optionally crossed with a **grid** of overrides) × **seeds**, every one evaluated the
-same way. Values may name sweep variables and setup stages as `${NAME}`: `${sft}` is the run directory of the
+A sweep is a list of **setup stages** (an SFT model, a reward model, a pairs dataset), run once and shared, or run
+once per seed (`setup_per_seed`), then **cells** (one method each, optionally crossed with a **grid** of
+overrides: the sweep's, or the cell's own) × **seeds**, every one evaluated the same way. With `setup_per_seed`,
+`${NAME}` in a run of seed s names that seed's stage, so the variance of the data and the reward model enters the
+comparison of the cells. Values may name sweep variables and setup stages as `${NAME}`: `${sft}` is the run directory of the
 setup stage `sft`, `${base}` the variable `vars.base`, `${sweep}` the sweep folder.
 
 Overrides are applied in this order (later wins): the stage's or cell's preset, the sweep's `overrides`, the
@@ -55,6 +57,17 @@ class Stage(Section):
     _flat = field_validator("overrides", mode="before")(_flatten)
 
 
+class GridAxis(Section):
+    """One axis of the grid: the override key and its values."""
+
+    key: str
+    """The config key, e.g. kl.beta."""
+    values: list
+    """The values it takes."""
+    label: str | None = None
+    """Short name in cell names (default: the last part of the key)."""
+
+
 class Cell(Section):
     """One method of the comparison, run once per seed (and per grid point)."""
 
@@ -68,21 +81,14 @@ class Cell(Section):
     """For `verb: eval`: the model to evaluate (may use `${...}`)."""
     overrides: list[str] = Field(default_factory=list)
     """`key=value` overrides of this cell's training run."""
-    grid: bool = True
-    """Cross this cell with the sweep's grid (false: one run per seed, e.g. a baseline)."""
+    grid: bool | list[GridAxis] = True
+    """true: cross this cell with the sweep's grid; false: one run per seed (e.g. a baseline); a list of axes: this
+    cell's own grid instead of the sweep's (e.g. a beta sweep that makes the cell a curve of reward against KL)."""
+    seeds: list[int] | None = None
+    """This cell's seeds instead of the sweep's (e.g. an A/A check: the same method under two names with other
+    seeds). Cells with different seed lists are paired by rank: the i-th seed of one with the i-th of the other."""
 
     _flat = field_validator("overrides", mode="before")(_flatten)
-
-
-class GridAxis(Section):
-    """One axis of the grid: the override key and its values."""
-
-    key: str
-    """The config key, e.g. kl.beta."""
-    values: list
-    """The values it takes."""
-    label: str | None = None
-    """Short name in cell names (default: the last part of the key)."""
 
 
 class Quick(Section):
@@ -106,7 +112,10 @@ class SweepSpec(Section):
     vars: dict[str, str] = Field(default_factory=dict)
     """Sweep variables, used as `${NAME}`; set from the command line with vars.NAME=value."""
     setup: list[Stage] = Field(default_factory=list)
-    """Stages run once, in order, before the cells."""
+    """Stages run in order before the cells: once, or once per seed (`setup_per_seed`)."""
+    setup_per_seed: bool = False
+    """Run every setup stage once per seed (folder setup/NAME-sSEED, with `seed` set), and give the cells of seed s
+    that seed's stages: the pairs' sampling and the reward model's training then vary with the seed too."""
     verb: Verb = "dpo"
     """Default verb of the cells."""
     config: str | None = None
@@ -128,6 +137,12 @@ class SweepSpec(Section):
     grid point)."""
     frontier: list[Literal["kl", "entropy"]] = Field(default_factory=lambda: ["kl", "entropy"])
     """Frontier plots: gold reward against KL and/or against diversity."""
+    kl_levels: list[float] | None = None
+    """KL levels of the matched-KL table (each method's reward and diversity read off its curve at each level);
+    null: three levels inside the KL range that every curve covers."""
+    correction: Literal["holm", "bh"] = "holm"
+    """Multiple-comparison adjustment over every p-value of one report: holm (family-wise error) or bh
+    (Benjamini–Hochberg, false discovery rate)."""
     quick: Quick = Field(default_factory=Quick)
     """The `--quick` scale."""
 
@@ -165,7 +180,7 @@ class Job:
     """One run of the sweep, fully resolved except for `${...}` (resolved when it runs)."""
 
     name: str
-    """setup stage name, or CELL[-GRID]-sSEED."""
+    """setup stage name (NAME-sSEED with setup_per_seed), or CELL[-GRID]-sSEED."""
     cell: str
     """The cell (or setup stage) it belongs to, with its grid point: CELL[-GRID]."""
     verb: str
@@ -177,10 +192,8 @@ class Job:
     grid: dict = field(default_factory=dict)
     method: str = ""
     """The spec's cell name (without the grid point)."""
-
-    @property
-    def group(self) -> str:
-        return "setup" if self.seed is None else "cells"
+    group: str = "cells"
+    """setup or cells: the sweep folder's subfolder."""
 
 
 def load_sweep(path: str | Path, cli_overrides: list[str] | None = None, quick: bool = False) -> SweepSpec:
@@ -224,9 +237,26 @@ def targeted(items: list[str], names: set[str], valid: set[str]) -> list[str]:
     return out
 
 
-def _grid_points(spec: SweepSpec, quick: bool) -> list[list[tuple[GridAxis, object]]]:
-    values = [spec.quick.grid.get(a.key, a.values) if quick else a.values for a in spec.grid]
-    return [list(zip(spec.grid, combo, strict=True)) for combo in itertools.product(*values)]
+def _grid_points(spec: SweepSpec, axes: list[GridAxis], quick: bool) -> list[list[tuple[GridAxis, object]]]:
+    values = [spec.quick.grid.get(a.key, a.values) if quick else a.values for a in axes]
+    return [list(zip(axes, combo, strict=True)) for combo in itertools.product(*values)]
+
+
+def cell_axes(spec: SweepSpec, cell: Cell) -> list[GridAxis]:
+    """The grid a cell is crossed with: its own axes, the sweep's (grid: true), or none."""
+    if isinstance(cell.grid, list):
+        return cell.grid
+    return spec.grid if cell.grid else []
+
+
+def cell_seeds(spec: SweepSpec, cell: Cell, quick: bool) -> list[int]:
+    """A cell's seeds: the quick seeds at the quick scale, else its own or the sweep's."""
+    return spec.quick.seeds if quick else (cell.seeds or spec.seeds)
+
+
+def all_seeds(spec: SweepSpec, quick: bool) -> list[int]:
+    """Every seed some cell runs, in order."""
+    return list(dict.fromkeys(s for c in spec.cells for s in cell_seeds(spec, c, quick)))
 
 
 def _grid_label(point: list[tuple[GridAxis, object]]) -> str:
@@ -243,14 +273,19 @@ def expand(spec: SweepSpec, cli_overrides: list[str], quick: bool) -> tuple[list
     def layers(own: list[str], targets: set[str]) -> list[str]:
         return [*targeted(common, targets, valid), *own, *targeted(tail, targets, valid)]
 
-    setup = [Job(s.name, s.name, s.verb, s.config, layers(s.overrides, {s.name, "setup"}), None) for s in spec.setup]
+    seeds = all_seeds(spec, quick)
+    setup = [Job(f"{s.name}-s{seed}" if seed is not None else s.name, s.name, s.verb, s.config,
+                 layers(s.overrides, {s.name, "setup"}), seed, method=s.name, group="setup")
+             for seed in (seeds if spec.setup_per_seed else [None]) for s in spec.setup]
     eval_common = [*targeted([*common, *tail], {"eval"}, valid)]
-    seeds = spec.quick.seeds if quick else spec.seeds
     cells = []
     for seed in seeds:
         for c in spec.cells:
+            if seed not in cell_seeds(spec, c, quick):
+                continue
             verb = c.verb or spec.verb
-            points = _grid_points(spec, quick) if (c.grid and spec.grid and verb != "eval") else [[]]
+            axes = cell_axes(spec, c)
+            points = _grid_points(spec, axes, quick) if (axes and verb != "eval") else [[]]
             for point in points:
                 label = f"{c.name}-{_grid_label(point)}" if point else c.name
                 own = [*c.overrides, *(f"{a.key}={v}" for a, v in point)]

@@ -5,7 +5,7 @@ The sweep folder holds everything:
     sweep-NAME/
       sweep.yaml      the sweep file as run (with the command-line overrides and the scale)
       state.json      every job: status, seconds, run folder
-      setup/NAME/     the setup stages' run directories
+      setup/NAME/     the setup stages' run directories (setup/NAME-sSEED/ with setup_per_seed)
       cells/CELL-sSEED/   each cell's run directory, with eval/ (eval.json, samples.jsonl)
       ref-cache/      reference log-probs shared by the cells (ref.mode=precomputed)
       results.csv     one row per cell × seed;  summary.json: means with seed CIs and paired comparisons
@@ -91,8 +91,13 @@ def _without_seeds(record: dict) -> dict:
     return {**record, "spec": spec, "overrides": overrides}
 
 
-def placeholder_values(spec: SweepSpec, root: Path) -> dict[str, str]:
-    return {**spec.vars, "sweep": str(root), **{s.name: str(root / "setup" / s.name) for s in spec.setup}}
+def placeholder_values(spec: SweepSpec, root: Path, seed: int | None = None) -> dict[str, str]:
+    """`${NAME}` values of a run of `seed`: the sweep's vars, the sweep folder and each setup stage's folder (the
+    stage of that seed with setup_per_seed)."""
+    def stage(name: str) -> str:
+        return str(root / "setup" / (f"{name}-s{seed}" if spec.setup_per_seed and seed is not None else name))
+
+    return {**spec.vars, "sweep": str(root), **{s.name: stage(s.name) for s in spec.setup}}
 
 
 def job_path(root: Path, job: Job) -> Path:
@@ -139,7 +144,7 @@ def run_job(job: Job, spec: SweepSpec, root: Path, command: str, progress: bool,
         import torch
 
         torch.set_num_threads(threads)
-    values = placeholder_values(spec, root)
+    values = placeholder_values(spec, root, job.seed)
     t0 = time.time()
     try:
         start = train(job, root, values, command, progress)
@@ -152,7 +157,7 @@ def run_job(job: Job, spec: SweepSpec, root: Path, command: str, progress: bool,
         status, error = "failed", f"{type(exc).__name__}: {exc}"
         (job_path(root, job)).mkdir(parents=True, exist_ok=True)
         atomic_write_text(job_path(root, job) / "sweep-error.txt", traceback.format_exc())
-    return {"job": job.name, "cell": job.cell, "seed": job.seed, "verb": job.verb, "grid": job.grid,
+    return {"job": job.name, "cell": job.cell, "seed": job.seed, "group": job.group, "verb": job.verb, "grid": job.grid,
             "status": status, "error": error, "seconds": round(time.time() - t0, 1),
             "path": str(job_path(root, job))}
 
@@ -236,7 +241,7 @@ def run_sweep(spec: SweepSpec, overrides: list[str], quick: bool = False, root: 
         run_parallel(cells, spec, root, state, command, jobs, len(setup), total)
     else:
         run_sequential(cells, spec, root, state, command, progress, len(setup), total, t0)
-    summary = aggregate(spec, root, [j for j in cells if state.done(j)])
+    summary = aggregate(spec, root, [j for j in cells if state.done(j)], quick)
     summary["failed"] = sorted(name for name, r in state.jobs.items() if r["status"] == "failed")
     summary["seconds"] = round(time.time() - t0, 1)
     summary["report"] = write_sweep_report(root, summary)

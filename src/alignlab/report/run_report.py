@@ -28,7 +28,7 @@ SAMPLE_PROMPTS = 6
 STYLE = ("body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}"
          "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}"
          "th{background:#f3f3f3}img{max-width:100%}pre{background:#f7f7f7;padding:8px;overflow-x:auto}"
-         ".flag{color:#a40}.dim{color:#777}")
+         ".flag{color:#a40}.dim{color:#777}.warn{background:#fff4e0;border:1px solid #e0a040;padding:8px}")
 
 
 def expand_runs(paths: list[Path]) -> list[Path]:

@@ -6,7 +6,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from alignlab.report.sweep_report import paired_table, result_table
+from alignlab.report.sweep_report import matched_comparison_table, matched_table, paired_table, result_table
 from alignlab.training.progress import console
 
 
@@ -22,9 +22,16 @@ def _print(headers: list[str], rows: list[list[str]], title: str) -> None:
 
 
 def print_sweep(summary: dict) -> None:
-    _print(*result_table(summary), title=f"sweep {summary['name']}: mean over seeds [95% CI]")
+    if summary.get("quick"):
+        console.print("[yellow]quick scale: a smoke test, not a study; no CI or p-value is shown[/yellow]")
+    _print(*result_table(summary), title=f"sweep {summary['name']}: mean over seeds [95% seed CI]")
     if (summary.get("paired") or {}).get("cells"):
-        _print(*paired_table(summary), title=f"paired with {summary['baseline']}: difference [95% CI] p")
+        _print(*paired_table(summary), title=f"paired with {summary['baseline']}, seed against seed "
+               f"(p adjusted: {summary.get('correction', 'holm')}, {summary.get('family_size', 0)} tests)")
+    if (summary.get("matched_kl") or {}).get("methods"):
+        _print(*matched_table(summary), title="matched KL: each method read off its curve")
+        if summary["matched_kl"].get("comparisons"):
+            _print(*matched_comparison_table(summary), title=f"matched KL vs {summary['matched_kl']['baseline']}")
     for row in summary.get("memory", []):
         if not row["holds"]:
             console.print(f"[yellow]memory:[/yellow] {row['cell']}: optimizer state {row['optimizer_state_bytes']:,} B "

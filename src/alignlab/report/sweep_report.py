@@ -1,7 +1,9 @@
 """`alignlab report SWEEP_DIR`: the comparison report of a sweep, as one self-contained HTML page (plus markdown
-and PNGs): results with seed CIs, paired comparisons with the baseline, reward–KL and reward–diversity frontiers
-(Pareto front marked, CI error bars), per-epoch train vs held-out curves, loss curves, the optimizer/LoRA memory
-table, the setup stages (pair-gap statistics), diagnostics flags and sample generations per method."""
+and PNGs): results with seed CIs (per-seed values below 3 seeds), seed-level paired comparisons with the
+baseline (raw and adjusted p-values), the matched-KL table and curves, reward–KL and reward–diversity frontiers
+(CI-aware Pareto front), per-epoch train vs held-out curves, loss curves, the optimizer/LoRA memory table, the
+setup stages (pair-gap statistics), diagnostics flags and sample generations per method. A quick-scale report
+says at its top that it is a smoke test and shows no CI or p-value."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from alignlab.experiments.statistics import pareto_front  # noqa: E402
+from alignlab.experiments.statistics import FEW_SEEDS, ci_front, pareto_front  # noqa: E402
 from alignlab.report.run_report import STYLE, _img, _table, sample_rows  # noqa: E402
 from alignlab.runs.atomic import atomic_write_text  # noqa: E402
 from alignlab.runs.metrics import read_metrics  # noqa: E402
@@ -24,7 +26,8 @@ FRONTIER_X = {"kl": ("kl_k1", "KL to the reference (sequence k1)", False),
               "entropy": ("pooled_entropy", "diversity: pooled per-prompt token entropy", True)}
 """Frontier name → (metric, axis label, higher is better)."""
 RESULT_COLUMNS = [("gold", "gold_reward_mean"), ("proxy", "reward_mean"), ("KL", "kl_k1"),
-                  ("entropy", "pooled_entropy"), ("dist-2", "distinct_2"), ("win rate", "win_rate"),
+                  ("entropy", "pooled_entropy"), ("entropy, 16-token prefix", "pooled_entropy_prefix"),
+                  ("length (tokens)", "response_length"), ("dist-2", "distinct_2"), ("win rate", "win_rate"),
                   ("on target", "on_target_fraction"),
                   ("pair acc.", "pair_accuracy"), ("held-out loss", "eval_loss"), ("perplexity", "perplexity")]
 MARKERS = ("o", "s", "^", "D")
@@ -35,11 +38,19 @@ PAIR_FILTERS = [("pairs_below_gap", "pairs below the gap"), ("pairs_best_below_m
 """pairs_report.json counters shown with each pairs stage."""
 
 
+PAIRED_NAMES = {"gold": "gold", "proxy": "proxy", "kl": "KL", "entropy": "entropy",
+                "entropy_prefix": "entropy, 16-token prefix", "length": "length (tokens)"}
+MATCHED_NAMES = {"gold_reward_mean": "gold", "reward_mean": "proxy", "pooled_entropy": "entropy",
+                 "pooled_entropy_prefix": "entropy, 16-token prefix", "response_length": "length (tokens)"}
+
+
 def ci_text(m: dict | None, digits: int = 3) -> str:
+    """mean [CI] with a CI; below 3 seeds (or at the quick scale) the mean and the per-seed values."""
     if not m or m["n"] == 0:
         return "-"
-    if m["n"] == 1:
-        return f"{m['mean']:.{digits}f}"
+    if m.get("ci_low") is None:
+        vals = m.get("values") or []
+        return f"{m['mean']:.{digits}f}" + (f" (seeds: {', '.join(f'{v:.{digits}f}' for v in vals)})" if len(vals) > 1 else "")
     return f"{m['mean']:.{digits}f} [{m['ci_low']:.{digits}f}, {m['ci_high']:.{digits}f}]"
 
 
@@ -51,17 +62,63 @@ def result_table(summary: dict) -> tuple[list[str], list[list[str]]]:
     return ["cell", "verb", "seeds", *(h for h, _ in shown)], rows
 
 
+def _p(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2g}" if v >= 0.001 else "<0.001"
+
+
+def comparison_cells(c: dict) -> list[str]:
+    """Δ, its CI, the t-test p, the adjusted p and the seeds of one comparison (per-seed Δ below 3 seeds)."""
+    if c.get("p_value") is None:
+        per_seed = ", ".join(f"{d:+.3f}" for d in c["per_seed"])
+        return [f"{c['diff']:+.3f}", f"per seed: {per_seed}", "-", "-", f"{c['n_seeds']} ({c.get('reason') or ''})"]
+    return [f"{c['diff']:+.3f}", f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]", _p(c["p_value"]),
+            _p(c.get("p_adjusted")), str(c["n_seeds"])]
+
+
+COMPARISON_HEADERS = ["Δ (cell − baseline)", "95% CI (hierarchical bootstrap)", "p (t over seeds)", "p adjusted",
+                      "seeds"]
+
+
 def paired_table(summary: dict) -> tuple[list[str], list[list[str]]]:
-    paired = summary.get("paired") or {}
+    """One row per (cell, metric)."""
     rows = []
-    for cell, comps in (paired.get("cells") or {}).items():
-        rows.append([cell, comps["baseline"], *(f"{c['diff']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] p={c['p_value']:.3g}"
-                             if (c := comps.get(name)) else "-" for name in ("gold", "proxy", "kl", "entropy"))])
-    return ["cell", "baseline", "Δ gold", "Δ proxy", "Δ KL", "Δ entropy"], rows
+    for cell, comps in ((summary.get("paired") or {}).get("cells") or {}).items():
+        for name, label in PAIRED_NAMES.items():
+            if (c := comps.get(name)) is not None:
+                rows.append([cell, label, *comparison_cells(c)])
+    return ["cell", "metric", *COMPARISON_HEADERS], rows
+
+
+def matched_table(summary: dict) -> tuple[list[str], list[list[str]]]:
+    """One row per (method, KL level): each metric read off the method's curve, mean [seed CI]."""
+    mk = summary.get("matched_kl") or {}
+    rows = []
+    for method, lvs in (mk.get("methods") or {}).items():
+        for lv, ms in lvs.items():
+            rows.append([method, lv, *(ci_text(ms.get(k)) for k in MATCHED_NAMES)])
+    return ["method", "KL", *MATCHED_NAMES.values()], rows
+
+
+def matched_comparison_table(summary: dict) -> tuple[list[str], list[list[str]]]:
+    mk = summary.get("matched_kl") or {}
+    rows = []
+    for method, lvs in (mk.get("comparisons") or {}).items():
+        for lv, ms in lvs.items():
+            for k, label in MATCHED_NAMES.items():
+                if (c := ms.get(k)) is not None:
+                    rows.append([method, lv, label, *comparison_cells(c)])
+    return ["method", "KL", "metric", *COMPARISON_HEADERS], rows
+
+
+def _bars(m: dict) -> list[list[float]]:
+    lo, hi = m.get("ci_low"), m.get("ci_high")
+    return [[0.0], [0.0]] if lo is None else [[m["mean"] - lo], [hi - m["mean"]]]
 
 
 def frontier_figure(summary: dict, kind: str, out: Path) -> Path | None:
-    """Gold reward (mean over seeds, CI bars) against KL or diversity; the Pareto front joined by a line."""
+    """Gold reward (mean over seeds, CI bars) against KL or diversity. The Pareto front of the means is joined by
+    a line; with seed CIs, the points that no other point beats beyond both CIs are circled too (dotted):
+    indistinguishable from the front at this number of seeds."""
     metric, label, higher = FRONTIER_X[kind]
     cells = summary["cells"]
     ykey = "gold_reward_mean" if any("gold_reward_mean" in c["metrics"] for c in cells.values()) else "reward_mean"
@@ -73,18 +130,61 @@ def frontier_figure(summary: dict, kind: str, out: Path) -> Path | None:
     for i, (name, x, y) in enumerate(pts):
         # a legend, not labels on the points: cells of similar reward and KL would print their names on top of
         # each other; colour × marker keeps 40 cells apart
-        ax.errorbar([x["mean"]], [y["mean"]], xerr=[[x["mean"] - x["ci_low"]], [x["ci_high"] - x["mean"]]],
-                    yerr=[[y["mean"] - y["ci_low"]], [y["ci_high"] - y["mean"]]], fmt=MARKERS[i // 10 % len(MARKERS)],
+        ax.errorbar([x["mean"]], [y["mean"]], xerr=_bars(x), yerr=_bars(y), fmt=MARKERS[i // 10 % len(MARKERS)],
                     color=f"C{i % 10}", capsize=3, alpha=0.8, elinewidth=0.8, label=name)
-    front = sorted(pareto_front([(x["mean"], y["mean"]) for _, x, y in pts], maximize_x=higher), key=lambda i: pts[i][1]["mean"])
-    ax.plot([pts[i][1]["mean"] for i in front], [pts[i][2]["mean"] for i in front], "k--", lw=1, label="Pareto front")
+    mean_front = set(pareto_front([(x["mean"], y["mean"]) for _, x, y in pts], maximize_x=higher))
+    with_ci = all(x.get("ci_low") is not None and y.get("ci_low") is not None for _, x, y in pts)
+    wide = set(ci_front([((x["ci_low"], x["ci_high"]), (y["ci_low"], y["ci_high"])) for _, x, y in pts],
+                        maximize_x=higher)) if with_ci else mean_front
+    front = sorted(mean_front, key=lambda i: pts[i][1]["mean"])
+    ax.plot([pts[i][1]["mean"] for i in front], [pts[i][2]["mean"] for i in front], "k--", lw=1,
+            label="Pareto front of the means")
     ax.scatter([pts[i][1]["mean"] for i in front], [pts[i][2]["mean"] for i in front], s=120, facecolors="none",
                edgecolors="k")
+    tied = sorted(wide - mean_front)
+    if tied:
+        ax.scatter([pts[i][1]["mean"] for i in tied], [pts[i][2]["mean"] for i in tied], s=160, facecolors="none",
+                   edgecolors="0.45", linestyles="dotted", label="indistinguishable from the front (CIs overlap)")
     ax.set_xlabel(label)
     ax.set_ylabel("gold reward" if ykey == "gold_reward_mean" else "reward")
-    ax.set_title(f"{summary['name']}: reward vs {kind} (mean over seeds, 95% CI)", fontsize=10)
+    ax.set_title(f"{summary['name']}: reward vs {kind} (mean over seeds"
+                 + (", 95% seed CI)" if with_ci else "; no CI: fewer than 3 seeds or quick scale)"), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+def matched_figure(summary: dict, out: Path) -> Path | None:
+    """Per method measured as a curve: gold reward and pooled entropy against KL (mean over seeds at each grid
+    point, seed-CI bars), the matched KL levels as vertical lines; single-point cells as markers."""
+    mk = summary.get("matched_kl") or {}
+    if not mk.get("curves"):
+        return None
+    cells = summary["cells"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for ax, metric, label in ((axes[0], "gold_reward_mean", "gold reward"), (axes[1], "pooled_entropy", "pooled entropy")):
+        for i, method in enumerate(mk["curves"]):
+            pts = sorted((c["metrics"]["kl_k1"], c["metrics"][metric]) for c in cells.values()
+                         if c.get("method") == method and "kl_k1" in c["metrics"] and metric in c["metrics"])
+            ax.errorbar([x["mean"] for x, _ in pts], [y["mean"] for _, y in pts],
+                        xerr=[sum(v, []) for v in zip(*(_bars(x) for x, _ in pts), strict=True)],
+                        yerr=[sum(v, []) for v in zip(*(_bars(y) for _, y in pts), strict=True)],
+                        fmt="-o", color=f"C{i % 10}", capsize=2, markersize=4, lw=1, label=method)
+        singles = [(n, c) for n, c in cells.items() if c.get("method") not in mk["curves"]
+                   and "kl_k1" in c["metrics"] and metric in c["metrics"]]
+        for j, (name, c) in enumerate(singles):
+            ax.plot([c["metrics"]["kl_k1"]["mean"]], [c["metrics"][metric]["mean"]], MARKERS[1 + j // 10 % 3],
+                    color=f"C{(len(mk['curves']) + j) % 10}", alpha=0.6, label=f"{name} (one point)")
+        for lv in mk.get("levels", []):
+            ax.axvline(lv, color="0.6", lw=0.8, ls=":")
+        ax.set_xlabel("KL to the reference (sequence k1)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    fig.suptitle(f"{summary['name']}: methods as curves of KL (dotted: the matched KL levels)", fontsize=10)
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     plt.close(fig)
@@ -96,7 +196,8 @@ def cell_runs(root: Path) -> dict[str, list[Path]]:
     state = json.loads((root / "state.json").read_text())["jobs"] if (root / "state.json").exists() else {}
     out: dict[str, list[Path]] = defaultdict(list)
     for rec in state.values():
-        if rec["seed"] is not None and rec["status"] == "completed":
+        group = rec.get("group", "setup" if rec["seed"] is None else "cells")  # state.json before setup_per_seed
+        if group == "cells" and rec["status"] == "completed":
             out[rec["cell"]].append(Path(rec["path"]))
     return out
 
@@ -226,6 +327,13 @@ def generation_rows(root: Path) -> tuple[list[str], list[list[str]]]:
     return headers, rows[:SAMPLE_PROMPTS]
 
 
+def _adjust_note(summary: dict) -> str:
+    method = {"holm": "Holm", "bh": "Benjamini–Hochberg"}[summary.get("correction", "holm")]
+    n = summary.get("family_size", 0)
+    return (f"p adjusted: {method}, over all {n} p-values of this report" if n else "no p-value (fewer than 3 "
+            "seeds, or the quick scale)")
+
+
 def write_sweep_report(root: Path, summary: dict | None = None, out: Path | None = None) -> dict:
     """Write the report of a sweep folder (summary.json unless given) to out (default root/report)."""
     summary = summary or json.loads((root / "summary.json").read_text())
@@ -241,15 +349,41 @@ def write_sweep_report(root: Path, summary: dict | None = None, out: Path | None
             hp.append(body[0])
             mp.append(body[1] + "\n")
 
-    section("Results", _table(*result_table(summary)), "mean over seeds [95% Student-t CI over seeds]; the same "
-            "held-out prompts and sampling seeds for every cell")
+    if summary.get("quick"):
+        hp.append("<p class=warn><b>Quick scale: a smoke test, not a study.</b> Small data and few seeds check that "
+                  "every cell runs; no CI or p-value is shown, and no comparison should be read from these numbers."
+                  "</p>")
+        mp.append("\n> **Quick scale: a smoke test, not a study.** Small data and few seeds check that every cell "
+                  "runs; no CI or p-value is shown, and no comparison should be read from these numbers.\n")
+    seeds = sorted({len(c["seeds"]) for c in summary["cells"].values()})
+    section("Results", _table(*result_table(summary)), "mean over seeds [95% Student-t CI over seeds; the training "
+            "seed is the unit]; " + (f"{FEW_SEEDS} (cells with {seeds[0]} seed(s)); " if seeds and seeds[0] < 3 else "")
+            + "the same held-out prompts and sampling seeds for every cell; reply length and a 16-token-prefix "
+            "entropy stand beside the pooled entropy, which grows with reply length by itself")
     if (summary.get("paired") or {}).get("cells"):
+        pairing = {c.get("pairing") for c in summary["paired"]["cells"].values()}
         section(f"Paired comparison with {summary['baseline']}", _table(*paired_table(summary)),
-                "cell − baseline on shared samples (same prompt, same seed): mean difference, 95% paired bootstrap "
-                "CI and two-sided p-value; entropy is paired per prompt")
+                "cell − baseline, seed against seed (" + "; ".join(sorted(p for p in pairing if p)) + "): per seed "
+                "the mean difference over shared prompts; p from a t-test of the per-seed differences (n − 1 df), "
+                "CI from a hierarchical bootstrap (seeds, then prompts within a seed), which can be narrower than "
+                "the t interval with 3–5 seeds; " + _adjust_note(summary))
+    if (summary.get("matched_kl") or {}).get("methods"):
+        mk = summary["matched_kl"]
+        section("Matched KL", _table(*matched_table(summary)),
+                f"each method measured at several strengths is a curve; its metrics are read off each seed's curve "
+                f"at KL {', '.join(str(v) for v in mk['levels'])} ({'set in the sweep file' if mk['levels_from'] == 'kl_levels' else 'inside the KL range every curve covers'}; "
+                "linear between grid points, never extrapolated), then averaged over seeds [seed CI]")
+        if mk.get("comparisons"):
+            section(f"Matched KL: each method against {mk['baseline']}", _table(*matched_comparison_table(summary)),
+                    "at the same KL, seed against seed; p from a t-test over seeds; " + _adjust_note(summary))
+        section("Curves against KL", _img(matched_figure(summary, out / "matched-kl.png")))
+    elif summary.get("frontier"):
+        section("Matched KL", None, "no method was measured at two or more strengths (a grid over beta or "
+                "another knob), so methods are compared at their own KLs, not at a matched KL")
     for kind in summary.get("frontier", []):
         section(f"Frontier: reward vs {kind}", _img(frontier_figure(summary, kind, out / f"frontier-{kind}.png")),
-                "circles and dashed line: the Pareto front of the cell means")
+                "circles and dashed line: the Pareto front of the cell means; dotted circles: cells that no other "
+                "cell beats beyond both seed CIs, so indistinguishable from the front")
     epochs = epoch_curves(root, out / "epochs.png")
     if epochs:  # only cells trained over more than one epoch have such curves
         section("Per-epoch train vs held-out", _img(epochs),
