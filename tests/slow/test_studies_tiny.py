@@ -19,12 +19,12 @@ def test_dpo_divergences_quick_within_five_minutes_and_resumable(tmp_path):
     root = tmp_path / "runs" / "sweep-dpo-divergences-quick"
     summary = json.loads((root / "summary.json").read_text())
     assert summary["seconds"] < 300 and summary["failed"] == []
-    assert len(summary["cells"]) == 15
-    sft, dpo = (summary["cells"][c]["metrics"]["gold_reward_mean"]["mean"] for c in ("sft", "sigmoid"))
+    assert len(summary["cells"]) == 17  # sigmoid, fkl, alpha-0.5 and ipo at 2 quick betas each
+    sft, dpo = (summary["cells"][c]["metrics"]["gold_reward_mean"]["mean"] for c in ("sft", "sigmoid-beta=0.1"))
     assert dpo > sft, (sft, dpo)  # even 10 steps of DPO move the gold reward up
     page = (root / "report" / "report.html").read_text()
     assert "Frontier: reward vs entropy" in page
     assert (root / "report" / "frontier-entropy.png").stat().st_size > 10_000
     again = run_cli("sweep", "-c", "studies/dpo-divergences", "--quick", "logging.progress=false", cwd=tmp_path,
                     timeout=300)
-    assert again.stderr.count("already completed, skipped") == 16  # the pairs stage and 15 cells
+    assert again.stderr.count("already completed, skipped") == 18  # the pairs stage (seed 0) and 17 cells

@@ -47,6 +47,12 @@ def check_sweep(root: Path, name: str, extra: list[str] = ()) -> dict:
             assert math.isfinite(m["train_loss"]["mean"]), cell
     page = (root / "report" / "report.html").read_text()
     assert "Frontier" in page and "data:image/png;base64" in page and "Sample generations" in page
+    # the quick scale is a smoke test: it says so at the top and shows no CI or p-value anywhere
+    assert summary["quick"] and "Quick scale: a smoke test" in page.split("<h2>")[0]
+    assert "p=" not in page and "[" not in (root / "report" / "report.md").read_text().split("## Results")[1].split("##")[0]
+    comps = [c for cs in (summary.get("paired") or {}).get("cells", {}).values() for c in cs.values() if isinstance(c, dict)]
+    assert all(c["p_value"] is None and c["ci_low"] is None for c in comps)
+    assert all(m["ci_low"] is None for c in summary["cells"].values() for m in c["metrics"].values())
     return summary
 
 
@@ -146,3 +152,63 @@ def test_parallel_cells_and_a_different_sweep_in_the_same_folder(alignlab_home, 
     assert gold["p_value"] is None and len(gold["per_seed"]) == 2 and "fewer than 3 seeds" in gold["reason"]
     other = run_cli("sweep", "-c", str(spec), "-o", str(out), "model.device=cpu", cwd=tmp_path, check=False)
     assert other.returncode == 2 and "holds a different sweep" in other.stderr
+
+
+AA = """
+name: aa
+config: sft/reviews-tiny
+overrides: [train.max_steps=2, train.eval_every=2, train.save_every=2, data.max_train_samples=32,
+            data.max_eval_samples=8, train.eval_train_samples=8, eval.in_training_prompts=0, "logging.report_to=[]"]
+vars: {m: builtin:reviews-micro}
+setup:
+  - {name: warm, verb: sft, config: sft/reviews-tiny, overrides: ["model.name_or_path=${m}"]}
+setup_per_seed: true
+verb: sft
+cells:
+  - name: a
+    overrides: ["model.name_or_path=${warm}"]
+    grid: [{key: optimizer.lr, label: lr, values: [1.0e-3, 3.0e-2]}]
+  - name: a-again
+    overrides: ["model.name_or_path=${warm}"]
+    grid: [{key: optimizer.lr, label: lr, values: [1.0e-3, 3.0e-2]}]
+    seeds: [3, 4, 5]
+seeds: [0, 1, 2]
+baseline: a
+tests: [gold, kl]
+eval: [eval.prompts=4, eval.samples_per_prompt=2, eval.bootstrap=20, eval.max_examples=8]
+"""
+
+
+def test_aa_sweep_with_setup_per_seed_own_grids_and_seed_level_statistics(alignlab_home, tmp_path):
+    """The same method under two names with other seeds (an A/A check), setup stages per seed, each cell a curve
+    over its own grid: seed-level paired comparisons (by rank), adjusted p-values, the matched-KL section."""
+    spec = tmp_path / "aa.yaml"
+    spec.write_text(AA)
+    out = tmp_path / "aa"
+    proc = run_cli("sweep", "-c", str(spec), "-o", str(out), "model.device=cpu", "generation.max_new_tokens=8",
+                   cwd=tmp_path, timeout=900)
+    # one setup stage per seed that any cell runs, and each cell run starts from its own seed's stage
+    assert sorted(p.name for p in (out / "setup").iterdir()) == [f"warm-s{s}" for s in range(6)]
+    from alignlab.config import load_config
+
+    for cell, seed in (("a-lr=0.001", 0), ("a-again-lr=0.03", 4)):
+        cfg = load_config(out / "cells" / f"{cell}-s{seed}" / "config.yaml")
+        assert cfg.model.name_or_path == str(out / "setup" / f"warm-s{seed}") and cfg.seed == seed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["cells"]["a-again-lr=0.001"]["seeds"] == [3, 4, 5]
+    ci = summary["cells"]["a-lr=0.001"]["metrics"]["gold_reward_mean"]
+    assert ci["ci_low"] <= ci["mean"] <= ci["ci_high"] and len(ci["values"]) == 3
+    comp = summary["paired"]["cells"]["a-again-lr=0.001"]
+    assert comp["baseline"] == "a-lr=0.001" and comp["pairing"].startswith("by rank")
+    gold, entropy = comp["gold"], comp["entropy"]
+    assert gold["n_seeds"] == 3 and gold["seed_pairs"] == [[3, 0], [4, 1], [5, 2]]
+    assert 0 <= gold["p_value"] <= gold["p_adjusted"] <= 1 and gold["ci_low"] <= gold["diff"] <= gold["ci_high"]
+    assert entropy["p_value"] is None and "descriptive" in entropy["reason"]  # not among the declared tests
+    assert summary["family_size"] == 2 * 2 + len([c for lvs in summary["matched_kl"].get("comparisons", {}).values()
+                                                    for ms in lvs.values() for k, c in ms.items()
+                                                    if k in ("gold_reward_mean",)])
+    assert summary["matched_kl"]["curves"] == ["a", "a-again"]
+    page = (out / "report" / "report.html").read_text()
+    assert "Paired comparison with a" in page and "p adjusted" in page and "Matched KL" in page
+    assert "Quick scale" not in page
+    assert "paired with a, seed against seed" in proc.stderr

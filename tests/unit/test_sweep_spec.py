@@ -84,7 +84,7 @@ def test_load_sweep_presets_and_cli_vars(tmp_path):
     s = load_sweep("studies/dpo-divergences", ["vars.sft_model=builtin:reviews-micro", "seeds=[4]"])
     assert s.vars["sft_model"] == "builtin:reviews-micro" and s.seeds == [4]
     quick = load_sweep("studies/dpo-divergences", ["seeds=[4,5]"], quick=True)
-    assert quick.quick.seeds == [4, 5] and [j.seed for j in expand(quick, [], True)[1]][::15] == [4, 5]
+    assert quick.quick.seeds == [4, 5] and [j.seed for j in expand(quick, [], True)[1]][::17] == [4, 5]
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\ncells: [{name: a}]\nverb: nope\nconfig: dpo/reviews-tiny\n")
     with pytest.raises(ConfigError, match="sweep file .*verb"):
@@ -116,3 +116,48 @@ def test_a_sweep_folder_accepts_new_seeds_but_refuses_any_other_change(tmp_path)
                                     (spec(seeds=[0, 1], name="u"), ["x=1"], False)]:
         with pytest.raises(ConfigError, match="holds a different sweep"):
             claim_root(tmp_path, other, overrides, quick)
+
+
+def test_a_cells_own_grid_and_seeds():
+    cells = [{"name": "ref", "verb": "eval", "model": "${m}"},
+             {"name": "dpo", "grid": [{"key": "beta.value", "label": "beta", "values": [0.1, 1.0]}]},
+             {"name": "dpo-again", "seeds": [5]}]
+    s = spec(cells=cells, grid=[{"key": "rl.k", "values": [2]}], seeds=[0])
+    _, jobs = expand(s, [], quick=False)
+    # dpo: its own axis instead of the sweep's; dpo-again: the sweep's grid and its own seed; ref: no grid
+    assert [j.name for j in jobs] == ["ref-s0", "dpo-beta=0.1-s0", "dpo-beta=1.0-s0", "dpo-again-k=2-s5"]
+    assert jobs[1].method == "dpo" and jobs[1].grid == {"beta.value": 0.1}
+    # the quick scale runs the quick seeds for every cell, and its grid values reach a cell's own axes too
+    s = spec(cells=cells, seeds=[0], quick={"seeds": [0], "grid": {"beta.value": [1.0]}})
+    assert [j.name for j in expand(s, [], quick=True)[1]] == ["ref-s0", "dpo-beta=1.0-s0", "dpo-again-s0"]
+
+
+def test_setup_per_seed_expands_stages_and_placeholders():
+    from pathlib import Path
+
+    from alignlab.experiments.sweep import placeholder_values
+
+    s = spec(setup_per_seed=True, cells=[*BASE["cells"], {"name": "late", "seeds": [7]}])
+    setup, cells = expand(s, [], quick=False)
+    assert [(j.name, j.seed, j.group) for j in setup] == [("pairs-s0", 0, "setup"), ("pairs-s1", 1, "setup"),
+                                                           ("pairs-s7", 7, "setup")]
+    assert all(j.group == "cells" for j in cells)
+    root = Path("/sw")
+    assert placeholder_values(s, root, 7)["pairs"] == "/sw/setup/pairs-s7"
+    assert placeholder_values(spec(), root, 7)["pairs"] == "/sw/setup/pairs"  # shared stages without it
+
+
+def test_tests_and_baseline_point_are_validated():
+    with pytest.raises(ConfigError, match="tests"):
+        load_sweep_from(spec_dict={**BASE, "tests": ["gold", "bleu"]})
+    assert spec(baseline="dpo", baseline_point={"beta.value": 0.1}).baseline_point == {"beta.value": 0.1}
+
+
+def load_sweep_from(spec_dict: dict):
+    import tempfile
+
+    import yaml
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        yaml.safe_dump(spec_dict, f)
+    return load_sweep(f.name)

@@ -2,11 +2,10 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from alignlab.experiments.aggregate import memory_table
-import numpy as np
-
 from alignlab.experiments.statistics import (
     benjamini_hochberg,
     ci_front,

@@ -27,8 +27,9 @@ PAIRED = {"gold": "gold", "proxy": "reward", "kl": "kl", "entropy": "prompt_entr
           "entropy_prefix": "prompt_entropy_prefix", "length": "tokens"}
 """Paired comparison name → the field of samples.jsonl it reads (per sample, or per prompt: PER_PROMPT)."""
 PER_PROMPT = ("prompt_entropy", "prompt_entropy_prefix")
-MATCHED_METRICS = ("gold_reward_mean", "reward_mean", "pooled_entropy", "pooled_entropy_prefix", "response_length")
-"""Metrics read off each method's curve at the matched KL levels."""
+MATCHED_METRICS = {"gold_reward_mean": "gold", "reward_mean": "proxy", "pooled_entropy": "entropy",
+                   "pooled_entropy_prefix": "entropy_prefix", "response_length": "length"}
+"""Metrics read off each method's curve at the matched KL levels → their name among the sweep's `tests`."""
 
 
 def _json(path: Path) -> dict | None:
@@ -130,10 +131,12 @@ def unit_values(root: Path, job: Job, field: str) -> dict[tuple, float]:
     return out
 
 
-def baseline_label(jobs: list[Job], baseline: str, grid: dict) -> str | None:
-    """The baseline cell at the same grid point (or the baseline without a grid)."""
+def baseline_label(jobs: list[Job], baseline: str, grid: dict, point: dict | None = None) -> str | None:
+    """The baseline cell at the same grid point, else at `point` (the sweep's baseline_point), else the baseline
+    without a grid."""
     labels = {(j.method, tuple(sorted(j.grid.items()))): j.cell for j in jobs}
-    return labels.get((baseline, tuple(sorted(grid.items())))) or labels.get((baseline, ()))
+    return (labels.get((baseline, tuple(sorted(grid.items())))) or labels.get((baseline, tuple(sorted((point or {}).items()))))
+            or labels.get((baseline, ())))
 
 
 def seed_pairing(mine: list[int], theirs: list[int]) -> tuple[list[tuple[int, int]], str]:
@@ -154,7 +157,7 @@ def paired_comparisons(spec: SweepSpec, root: Path, jobs: list[Job], resamples: 
         by_cell[j.cell].append(j)
     out: dict = {}
     for cell, cjobs in by_cell.items():
-        base = baseline_label(jobs, spec.baseline, cjobs[0].grid)
+        base = baseline_label(jobs, spec.baseline, cjobs[0].grid, spec.baseline_point)
         if base is None or base == cell:
             continue
         pairs, how = seed_pairing([j.seed for j in cjobs], [j.seed for j in by_cell[base]])
@@ -226,15 +229,23 @@ def matched_kl(spec: SweepSpec, rows: list[dict], resamples: int = 2000) -> dict
             "curves": sorted(curves), "methods": methods, "baseline": base, "comparisons": comparisons}
 
 
-def adjust_p_values(summary: dict, method: str) -> int:
-    """Add `p_adjusted` (Holm or Benjamini–Hochberg) to every comparison of the summary, over all of them at once
-    (the report's family); returns the family's size."""
-    tests = [c for comps in (summary.get("paired") or {}).get("cells", {}).values() for name, c in comps.items()
-             if isinstance(c, dict) and "p_value" in c]
-    tests += [c for lvs in (summary.get("matched_kl") or {}).get("comparisons", {}).values()
-              for ms in lvs.values() for c in ms.values()]
-    adjusted = (holm if method == "holm" else benjamini_hochberg)([c["p_value"] for c in tests])
-    for c, p in zip(tests, adjusted, strict=True):
+DESCRIPTIVE = "descriptive: not among the sweep's `tests`, so no p-value"
+
+
+def adjust_p_values(summary: dict, method: str, tested: list[str]) -> int:
+    """Add `p_adjusted` (Holm or Benjamini–Hochberg) to the comparisons of the metrics in `tested`, over all of
+    them at once (the report's family), and remove the p-value of the others (descriptive); returns the family's
+    size."""
+    comps = [(name, c) for cs in (summary.get("paired") or {}).get("cells", {}).values() for name, c in cs.items()
+             if isinstance(c, dict)]
+    comps += [(MATCHED_METRICS[k], c) for lvs in (summary.get("matched_kl") or {}).get("comparisons", {}).values()
+              for ms in lvs.values() for k, c in ms.items()]
+    family = [c for name, c in comps if name in tested]
+    for name, c in comps:
+        if name not in tested and c["p_value"] is not None:
+            c.update(p_value=None, p_adjusted=None, reason=DESCRIPTIVE)
+    adjusted = (holm if method == "holm" else benjamini_hochberg)([c["p_value"] for c in family])
+    for c, p in zip(family, adjusted, strict=True):
         c["p_adjusted"] = p
     return sum(p is not None for p in adjusted)
 
@@ -291,7 +302,8 @@ def aggregate(spec: SweepSpec, root: Path, jobs: list[Job], quick: bool = False)
                "correction": spec.correction, "cells": per_cell(rows),
                "paired": paired_comparisons(spec, root, jobs), "matched_kl": matched_kl(spec, rows),
                "memory": memory_table(rows), "runs": len(rows)}
-    summary["family_size"] = adjust_p_values(summary, spec.correction)
+    summary["family_size"] = adjust_p_values(summary, spec.correction, spec.tests)
+    summary["tests"] = spec.tests
     if quick:
         strip_inference(summary, QUICK)
         summary["family_size"] = 0

@@ -133,8 +133,16 @@ class SweepSpec(Section):
     eval: list[str] = Field(default_factory=list)
     """Overrides of the evaluation (may use `${...}`; `${start}` is the cell's starting model)."""
     baseline: str | None = None
-    """Cell compared with every other cell (paired bootstrap on shared prompts and seeds; with a grid, at the same
-    grid point)."""
+    """Cell compared with every other cell, seed against seed (with a grid: at the same grid point, else at
+    `baseline_point`)."""
+    baseline_point: dict[str, float | int | str] = Field(default_factory=dict)
+    """The baseline's grid point that a cell is compared with when the baseline has no run at the cell's own grid
+    point (cells without a grid, or at a value the baseline lacks), e.g. {beta.value: 0.1}."""
+    tests: list[Literal["gold", "proxy", "kl", "entropy", "entropy_prefix", "length"]] = Field(
+        default_factory=lambda: ["gold", "proxy", "kl", "entropy"])
+    """The metrics that get a p-value: declared before the sweep runs, they form the family adjusted together
+    (with the matched-KL comparisons of the same metrics). Other metrics are shown with their difference and CI
+    only (descriptive). Fewer tests keep more power after the adjustment."""
     frontier: list[Literal["kl", "entropy"]] = Field(default_factory=lambda: ["kl", "entropy"])
     """Frontier plots: gold reward against KL and/or against diversity."""
     kl_levels: list[float] | None = None

@@ -244,6 +244,7 @@ def run_sweep(spec: SweepSpec, overrides: list[str], quick: bool = False, root: 
     summary = aggregate(spec, root, [j for j in cells if state.done(j)], quick)
     summary["failed"] = sorted(name for name, r in state.jobs.items() if r["status"] == "failed")
     summary["seconds"] = round(time.time() - t0, 1)
+    atomic_write_json(root / "summary.json", summary)  # before the report: a report error loses no number
     summary["report"] = write_sweep_report(root, summary)
     atomic_write_json(root / "summary.json", summary)
     return summary

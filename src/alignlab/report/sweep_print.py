@@ -6,7 +6,13 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from alignlab.report.sweep_report import matched_comparison_table, matched_table, paired_table, result_table
+from alignlab.report.sweep_report import (
+    inference_note,
+    matched_comparison_table,
+    matched_table,
+    paired_table,
+    result_table,
+)
 from alignlab.training.progress import console
 
 
@@ -26,8 +32,11 @@ def print_sweep(summary: dict) -> None:
         console.print("[yellow]quick scale: a smoke test, not a study; no CI or p-value is shown[/yellow]")
     _print(*result_table(summary), title=f"sweep {summary['name']}: mean over seeds [95% seed CI]")
     if (summary.get("paired") or {}).get("cells"):
-        _print(*paired_table(summary), title=f"paired with {summary['baseline']}, seed against seed "
-               f"(p adjusted: {summary.get('correction', 'holm')}, {summary.get('family_size', 0)} tests)")
+        # the console shows the declared tests; the report and summary.json hold every metric
+        _print(*paired_table(summary, tested_only=True), title=f"paired with {summary['baseline']}, seed against "
+               f"seed (p adjusted: {summary.get('correction', 'holm')}, {summary.get('family_size', 0)} tests)")
+    if inference_note(summary):
+        console.print(f"[yellow]{inference_note(summary)}[/yellow]")
     if (summary.get("matched_kl") or {}).get("methods"):
         _print(*matched_table(summary), title="matched KL: each method read off its curve")
         if summary["matched_kl"].get("comparisons"):

@@ -68,9 +68,12 @@ def _p(v: float | None) -> str:
 
 def comparison_cells(c: dict) -> list[str]:
     """Δ, its CI, the t-test p, the adjusted p and the seeds of one comparison (per-seed Δ below 3 seeds)."""
-    if c.get("p_value") is None:
+    if c.get("ci_low") is None:  # below 3 seeds, or the quick scale: the reason is in the table's note
         per_seed = ", ".join(f"{d:+.3f}" for d in c["per_seed"])
-        return [f"{c['diff']:+.3f}", f"per seed: {per_seed}", "-", "-", f"{c['n_seeds']} ({c.get('reason') or ''})"]
+        return [f"{c['diff']:+.3f}", f"per seed: {per_seed}", "-", "-", str(c["n_seeds"])]
+    if c.get("p_value") is None:  # descriptive metric
+        return [f"{c['diff']:+.3f}", f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]", "descriptive", "-",
+                str(c["n_seeds"])]
     return [f"{c['diff']:+.3f}", f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]", _p(c["p_value"]),
             _p(c.get("p_adjusted")), str(c["n_seeds"])]
 
@@ -79,14 +82,15 @@ COMPARISON_HEADERS = ["Δ (cell − baseline)", "95% CI (hierarchical bootstrap)
                       "seeds"]
 
 
-def paired_table(summary: dict) -> tuple[list[str], list[list[str]]]:
-    """One row per (cell, metric)."""
+def paired_table(summary: dict, tested_only: bool = False) -> tuple[list[str], list[list[str]]]:
+    """One row per (cell, metric); `tested_only`: only the metrics declared as the sweep's tests."""
     rows = []
+    names = {k: v for k, v in PAIRED_NAMES.items() if not tested_only or k in summary.get("tests", PAIRED_NAMES)}
     for cell, comps in ((summary.get("paired") or {}).get("cells") or {}).items():
-        for name, label in PAIRED_NAMES.items():
+        for name, label in names.items():
             if (c := comps.get(name)) is not None:
-                rows.append([cell, label, *comparison_cells(c)])
-    return ["cell", "metric", *COMPARISON_HEADERS], rows
+                rows.append([cell, comps["baseline"], label, *comparison_cells(c)])
+    return ["cell", "baseline", "metric", *COMPARISON_HEADERS], rows
 
 
 def matched_table(summary: dict) -> tuple[list[str], list[list[str]]]:
@@ -167,8 +171,9 @@ def matched_figure(summary: dict, out: Path) -> Path | None:
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for ax, metric, label in ((axes[0], "gold_reward_mean", "gold reward"), (axes[1], "pooled_entropy", "pooled entropy")):
         for i, method in enumerate(mk["curves"]):
-            pts = sorted((c["metrics"]["kl_k1"], c["metrics"][metric]) for c in cells.values()
-                         if c.get("method") == method and "kl_k1" in c["metrics"] and metric in c["metrics"])
+            pts = sorted(((c["metrics"]["kl_k1"], c["metrics"][metric]) for c in cells.values()
+                          if c.get("method") == method and "kl_k1" in c["metrics"] and metric in c["metrics"]),
+                         key=lambda p: p[0]["mean"])
             ax.errorbar([x["mean"] for x, _ in pts], [y["mean"] for _, y in pts],
                         xerr=[sum(v, []) for v in zip(*(_bars(x) for x, _ in pts), strict=True)],
                         yerr=[sum(v, []) for v in zip(*(_bars(y) for _, y in pts), strict=True)],
@@ -327,11 +332,20 @@ def generation_rows(root: Path) -> tuple[list[str], list[list[str]]]:
     return headers, rows[:SAMPLE_PROMPTS]
 
 
+def inference_note(summary: dict) -> str:
+    """Why a table shows per-seed values and no CI or p-value, when it does."""
+    if summary.get("quick"):
+        return "quick scale: a smoke test; per-seed values only, no CI or p-value"
+    seeds = min((len(c["seeds"]) for c in summary["cells"].values()), default=0)
+    return FEW_SEEDS if seeds < 3 else ""
+
+
 def _adjust_note(summary: dict) -> str:
     method = {"holm": "Holm", "bh": "Benjamini–Hochberg"}[summary.get("correction", "holm")]
     n = summary.get("family_size", 0)
-    return (f"p adjusted: {method}, over all {n} p-values of this report" if n else "no p-value (fewer than 3 "
-            "seeds, or the quick scale)")
+    tested = ", ".join(summary.get("tests", []))
+    return (f"p adjusted: {method}, over all {n} p-values of this report (the metrics declared as tests: "
+            f"{tested}; the others are descriptive)" if n else "no p-value (fewer than 3 seeds, or the quick scale)")
 
 
 def write_sweep_report(root: Path, summary: dict | None = None, out: Path | None = None) -> dict:
@@ -366,7 +380,8 @@ def write_sweep_report(root: Path, summary: dict | None = None, out: Path | None
                 "cell − baseline, seed against seed (" + "; ".join(sorted(p for p in pairing if p)) + "): per seed "
                 "the mean difference over shared prompts; p from a t-test of the per-seed differences (n − 1 df), "
                 "CI from a hierarchical bootstrap (seeds, then prompts within a seed), which can be narrower than "
-                "the t interval with 3–5 seeds; " + _adjust_note(summary))
+                "the t interval with 3–5 seeds; " + _adjust_note(summary)
+                + (f". {inference_note(summary)}" if inference_note(summary) else ""))
     if (summary.get("matched_kl") or {}).get("methods"):
         mk = summary["matched_kl"]
         section("Matched KL", _table(*matched_table(summary)),
