@@ -83,6 +83,11 @@ def test_study_preset_runs_at_quick_scale(alignlab_home, tmp_path, name):
     if name == "lora-rank-optimizers":
         assert summary["memory"] and all(r["holds"] for r in summary["memory"])
         assert {r["state_buffers"] for r in summary["memory"]} == {0, 1, 2}
+    if name == "overfitting-epochs":  # the 3-vs-1-epoch contrasts, run-level pair accuracy among them
+        contrasts = summary["paired"]["contrasts"]
+        assert set(contrasts) == {"sft-3ep vs sft-1ep", "dpo-3ep vs dpo-1ep", "ppo-3ep vs ppo-1ep"}
+        assert contrasts["dpo-3ep vs dpo-1ep"]["pair_accuracy"]["n_seeds"] == 1
+        assert sorted(p.name for p in (root / "setup").iterdir()) == ["pairs-s0", "rm-s0"]  # setup_per_seed
     if name == "composite-reward-dpo":
         assert re.search(r"pairs · train: [1-9]\d* pairs from \d+ prompts; gap median \d+\.\d\d / mean",
                          (root / "report" / "report.md").read_text())
@@ -111,8 +116,12 @@ def test_dpo_divergences_killed_and_restarted_skips_finished_cells(alignlab_home
         assert f"{name}: already completed, skipped" in again.stderr, name
     root = sweep_root(tmp_path, "dpo-divergences")
     summary = check_sweep(root, "dpo-divergences")
-    assert set(summary["paired"]["cells"]) == set(summary["cells"]) - {"sigmoid"}
-    assert weights_changed(root / "cells" / "sigmoid-s0", MICRO)
+    # every cell against sigmoid at beta 0.1 (the baseline_point), or at its own grid point when sigmoid has it
+    assert set(summary["paired"]["cells"]) == set(summary["cells"]) - {"sigmoid-beta=0.1"}
+    assert summary["paired"]["cells"]["sigmoid-beta=0.3"]["baseline"] == "sigmoid-beta=0.1"
+    assert summary["paired"]["cells"]["fkl-beta=0.3"]["baseline"] == "sigmoid-beta=0.3"
+    assert summary["paired"]["cells"]["hinge"]["baseline"] == "sigmoid-beta=0.1"
+    assert weights_changed(root / "cells" / "sigmoid-beta=0.1-s0", MICRO)
     # the comparison report again, from the verb
     out = run_cli("report", str(root), "-o", str(tmp_path / "rep"), cwd=tmp_path)
     assert "sweep report" in out.stderr and (tmp_path / "rep" / "frontier-entropy.png").exists()

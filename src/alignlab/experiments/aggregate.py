@@ -27,6 +27,9 @@ PAIRED = {"gold": "gold", "proxy": "reward", "kl": "kl", "entropy": "prompt_entr
           "entropy_prefix": "prompt_entropy_prefix", "length": "tokens"}
 """Paired comparison name → the field of samples.jsonl it reads (per sample, or per prompt: PER_PROMPT)."""
 PER_PROMPT = ("prompt_entropy", "prompt_entropy_prefix")
+RUN_PAIRED = {"heldout_loss": "eval_loss", "pair_accuracy": "pair_accuracy", "win_rate": "win_rate",
+              "perplexity": "perplexity", "on_target": "on_target_fraction", "cut_off": "cut_off_fraction"}
+"""Paired comparison name → a run-level metric of results.csv (one value per seed)."""
 MATCHED_METRICS = {"gold_reward_mean": "gold", "reward_mean": "proxy", "pooled_entropy": "entropy",
                    "pooled_entropy_prefix": "entropy_prefix", "response_length": "length"}
 """Metrics read off each method's curve at the matched KL levels → their name among the sweep's `tests`."""
@@ -148,26 +151,42 @@ def seed_pairing(mine: list[int], theirs: list[int]) -> tuple[list[tuple[int, in
     return list(zip(a, b, strict=False)), "by rank (the cells ran different seeds)"
 
 
-def paired_comparisons(spec: SweepSpec, root: Path, jobs: list[Job], resamples: int = 2000) -> dict:
-    """Every cell vs the baseline cell (at the same grid point), seed against seed (`compare_seeds`)."""
-    if spec.baseline is None:
-        return {}
+def compare_cells(root: Path, mine: list[Job], theirs: list[Job], rows: list[dict], resamples: int) -> dict:
+    """One cell against another, seed against seed, on every PAIRED sample field and every RUN_PAIRED run metric
+    (one value per seed)."""
+    pairs, how = seed_pairing([j.seed for j in mine], [j.seed for j in theirs])
+    out: dict = {"baseline": theirs[0].cell, "pairing": how}
+    for name, field in PAIRED.items():
+        a = {k: v for j in mine for k, v in unit_values(root, j, field).items()}
+        b = {k: v for j in theirs for k, v in unit_values(root, j, field).items()}
+        if (res := compare_seeds(a, b, resamples, seed=0, seed_pairs=pairs)) is not None:
+            out[name] = res
+    for name, metric in RUN_PAIRED.items():
+        a, b = ({(r["seed"], 0): r[metric] for r in rows if r["cell"] == js[0].cell and isinstance(r.get(metric), (int, float))}
+                for js in (mine, theirs))
+        if (res := compare_seeds(a, b, resamples, seed=0, seed_pairs=pairs)) is not None:
+            out[name] = res
+    return out
+
+
+def paired_comparisons(spec: SweepSpec, root: Path, jobs: list[Job], rows: list[dict], resamples: int = 2000) -> dict:
+    """Every cell vs the baseline cell (at the same grid point, else at baseline_point), and each of the sweep's
+    `contrasts`, seed against seed (`compare_seeds`)."""
     by_cell: dict[str, list[Job]] = defaultdict(list)
     for j in jobs:
         by_cell[j.cell].append(j)
     out: dict = {}
-    for cell, cjobs in by_cell.items():
+    for cell, cjobs in by_cell.items() if spec.baseline is not None else ():
         base = baseline_label(jobs, spec.baseline, cjobs[0].grid, spec.baseline_point)
-        if base is None or base == cell:
-            continue
-        pairs, how = seed_pairing([j.seed for j in cjobs], [j.seed for j in by_cell[base]])
-        for name, field in PAIRED.items():
-            theirs = {k: v for j in by_cell[base] for k, v in unit_values(root, j, field).items()}
-            mine = {k: v for j in cjobs for k, v in unit_values(root, j, field).items()}
-            res = compare_seeds(mine, theirs, resamples, seed=0, seed_pairs=pairs)
-            if res is not None:
-                out.setdefault(cell, {"baseline": base, "pairing": how})[name] = res
-    return {"baseline": spec.baseline, "cells": out}
+        if base == cell:  # the baseline method at another grid point: against its baseline_point
+            base = baseline_label(jobs, spec.baseline, spec.baseline_point)
+        if base is not None and base != cell:
+            out[cell] = compare_cells(root, cjobs, by_cell[base], rows, resamples)
+    contrasts = {f"{a} vs {b}": compare_cells(root, by_cell[a], by_cell[b], rows, resamples)
+                 for a, b in spec.contrasts if a in by_cell and b in by_cell}
+    if not out and not contrasts:
+        return {}
+    return {"baseline": spec.baseline, "cells": out, "contrasts": contrasts}
 
 
 def method_curves(rows: list[dict]) -> dict[str, list[dict]]:
@@ -229,6 +248,12 @@ def matched_kl(spec: SweepSpec, rows: list[dict], resamples: int = 2000) -> dict
             "curves": sorted(curves), "methods": methods, "baseline": base, "comparisons": comparisons}
 
 
+def all_comparisons(summary: dict) -> list[dict]:
+    """The comparison records (metric → result) of the baseline comparisons and the contrasts."""
+    paired = summary.get("paired") or {}
+    return [*paired.get("cells", {}).values(), *paired.get("contrasts", {}).values()]
+
+
 DESCRIPTIVE = "descriptive: not among the sweep's `tests`, so no p-value"
 
 
@@ -236,8 +261,7 @@ def adjust_p_values(summary: dict, method: str, tested: list[str]) -> int:
     """Add `p_adjusted` (Holm or Benjamini–Hochberg) to the comparisons of the metrics in `tested`, over all of
     them at once (the report's family), and remove the p-value of the others (descriptive); returns the family's
     size."""
-    comps = [(name, c) for cs in (summary.get("paired") or {}).get("cells", {}).values() for name, c in cs.items()
-             if isinstance(c, dict)]
+    comps = [(name, c) for cs in all_comparisons(summary) for name, c in cs.items() if isinstance(c, dict)]
     comps += [(MATCHED_METRICS[k], c) for lvs in (summary.get("matched_kl") or {}).get("comparisons", {}).values()
               for ms in lvs.values() for k, c in ms.items()]
     family = [c for name, c in comps if name in tested]
@@ -255,8 +279,7 @@ def strip_inference(summary: dict, reason: str) -> None:
     for cell in summary["cells"].values():
         for m in cell["metrics"].values():
             m["ci_low"] = m["ci_high"] = None
-    comps = [c for cs in (summary.get("paired") or {}).get("cells", {}).values() for c in cs.values()
-             if isinstance(c, dict)]
+    comps = [c for cs in all_comparisons(summary) for c in cs.values() if isinstance(c, dict)]
     comps += [c for lvs in (summary.get("matched_kl") or {}).get("comparisons", {}).values()
               for ms in lvs.values() for c in ms.values()]
     for lvs in (summary.get("matched_kl") or {}).get("methods", {}).values():
@@ -300,7 +323,7 @@ def aggregate(spec: SweepSpec, root: Path, jobs: list[Job], quick: bool = False)
     summary = {"name": spec.name, "description": spec.description, "root": str(root), "baseline": spec.baseline,
                "frontier": spec.frontier, "quick": quick, "setup_per_seed": spec.setup_per_seed,
                "correction": spec.correction, "cells": per_cell(rows),
-               "paired": paired_comparisons(spec, root, jobs), "matched_kl": matched_kl(spec, rows),
+               "paired": paired_comparisons(spec, root, jobs, rows), "matched_kl": matched_kl(spec, rows),
                "memory": memory_table(rows), "runs": len(rows)}
     summary["family_size"] = adjust_p_values(summary, spec.correction, spec.tests)
     summary["tests"] = spec.tests

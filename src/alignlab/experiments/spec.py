@@ -138,11 +138,17 @@ class SweepSpec(Section):
     baseline_point: dict[str, float | int | str] = Field(default_factory=dict)
     """The baseline's grid point that a cell is compared with when the baseline has no run at the cell's own grid
     point (cells without a grid, or at a value the baseline lacks), e.g. {beta.value: 0.1}."""
-    tests: list[Literal["gold", "proxy", "kl", "entropy", "entropy_prefix", "length"]] = Field(
+    contrasts: list[tuple[str, str]] = Field(default_factory=list)
+    """Extra comparisons, each [cell, reference cell] with full cell names (grid point included), e.g.
+    [dpo-3ep, dpo-1ep]; compared seed against seed like the baseline comparisons, in the same family."""
+    tests: list[Literal["gold", "proxy", "kl", "entropy", "entropy_prefix", "length", "heldout_loss",
+                        "pair_accuracy", "win_rate", "perplexity", "on_target", "cut_off"]] = Field(
         default_factory=lambda: ["gold", "proxy", "kl", "entropy"])
     """The metrics that get a p-value: declared before the sweep runs, they form the family adjusted together
     (with the matched-KL comparisons of the same metrics). Other metrics are shown with their difference and CI
-    only (descriptive). Fewer tests keep more power after the adjustment."""
+    only (descriptive). Fewer tests keep more power after the adjustment. Sample metrics: gold, proxy, kl,
+    entropy, entropy_prefix, length; run metrics (one value per seed): heldout_loss, pair_accuracy, win_rate,
+    perplexity, on_target, cut_off."""
     frontier: list[Literal["kl", "entropy"]] = Field(default_factory=lambda: ["kl", "entropy"])
     """Frontier plots: gold reward against KL and/or against diversity."""
     kl_levels: list[float] | None = None

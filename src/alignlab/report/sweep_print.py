@@ -31,9 +31,9 @@ def print_sweep(summary: dict) -> None:
     if summary.get("quick"):
         console.print("[yellow]quick scale: a smoke test, not a study; no CI or p-value is shown[/yellow]")
     _print(*result_table(summary), title=f"sweep {summary['name']}: mean over seeds [95% seed CI]")
-    if (summary.get("paired") or {}).get("cells"):
+    if summary.get("paired"):
         # the console shows the declared tests; the report and summary.json hold every metric
-        _print(*paired_table(summary, tested_only=True), title=f"paired with {summary['baseline']}, seed against "
+        _print(*paired_table(summary, tested_only=True), title=f"paired with {summary['baseline'] or 'the contrasts'}, seed against "
                f"seed (p adjusted: {summary.get('correction', 'holm')}, {summary.get('family_size', 0)} tests)")
     if inference_note(summary):
         console.print(f"[yellow]{inference_note(summary)}[/yellow]")

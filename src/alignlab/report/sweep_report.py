@@ -39,7 +39,9 @@ PAIR_FILTERS = [("pairs_below_gap", "pairs below the gap"), ("pairs_best_below_m
 
 
 PAIRED_NAMES = {"gold": "gold", "proxy": "proxy", "kl": "KL", "entropy": "entropy",
-                "entropy_prefix": "entropy, 16-token prefix", "length": "length (tokens)"}
+                "entropy_prefix": "entropy, 16-token prefix", "length": "length (tokens)",
+                "heldout_loss": "held-out loss", "pair_accuracy": "pair accuracy", "win_rate": "win rate",
+                "perplexity": "perplexity", "on_target": "on target", "cut_off": "cut off"}
 MATCHED_NAMES = {"gold_reward_mean": "gold", "reward_mean": "proxy", "pooled_entropy": "entropy",
                  "pooled_entropy_prefix": "entropy, 16-token prefix", "response_length": "length (tokens)"}
 
@@ -86,7 +88,9 @@ def paired_table(summary: dict, tested_only: bool = False) -> tuple[list[str], l
     """One row per (cell, metric); `tested_only`: only the metrics declared as the sweep's tests."""
     rows = []
     names = {k: v for k, v in PAIRED_NAMES.items() if not tested_only or k in summary.get("tests", PAIRED_NAMES)}
-    for cell, comps in ((summary.get("paired") or {}).get("cells") or {}).items():
+    paired = summary.get("paired") or {}
+    for key, comps in [*(paired.get("cells") or {}).items(), *(paired.get("contrasts") or {}).items()]:
+        cell = key.split(" vs ")[0]
         for name, label in names.items():
             if (c := comps.get(name)) is not None:
                 rows.append([cell, comps["baseline"], label, *comparison_cells(c)])
@@ -374,9 +378,11 @@ def write_sweep_report(root: Path, summary: dict | None = None, out: Path | None
             "seed is the unit]; " + (f"{FEW_SEEDS} (cells with {seeds[0]} seed(s)); " if seeds and seeds[0] < 3 else "")
             + "the same held-out prompts and sampling seeds for every cell; reply length and a 16-token-prefix "
             "entropy stand beside the pooled entropy, which grows with reply length by itself")
-    if (summary.get("paired") or {}).get("cells"):
-        pairing = {c.get("pairing") for c in summary["paired"]["cells"].values()}
-        section(f"Paired comparison with {summary['baseline']}", _table(*paired_table(summary)),
+    if (summary.get("paired") or {}).get("cells") or (summary.get("paired") or {}).get("contrasts"):
+        pairing = {c.get("pairing") for c in [*summary["paired"]["cells"].values(), *summary["paired"]["contrasts"].values()]}
+        title = (f"Paired comparison with {summary['baseline']}" if summary.get("baseline") else "Paired comparisons")
+        section(title + (" and the sweep's contrasts" if summary["paired"]["contrasts"] and summary.get("baseline") else ""),
+                _table(*paired_table(summary)),
                 "cell − baseline, seed against seed (" + "; ".join(sorted(p for p in pairing if p)) + "): per seed "
                 "the mean difference over shared prompts; p from a t-test of the per-seed differences (n − 1 df), "
                 "CI from a hierarchical bootstrap (seeds, then prompts within a seed), which can be narrower than "
