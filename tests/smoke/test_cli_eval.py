@@ -74,6 +74,39 @@ def test_kl_is_zero_when_the_policy_is_the_reference(alignlab_home, tmp_path):
     assert m["cut_off_fraction"] == pytest.approx(1 - sum(ended) / len(rows))
 
 
+def test_kl_of_a_tempered_evaluation_comes_from_separate_untempered_samples(dpo_run, tmp_path):
+    # The evaluation samples at T 0.7 / top-k 40 (the run's reward and diversity numbers), but the KL must be of
+    # the policy's own distribution: it is measured on a second set drawn at T = 1 without truncation, with the
+    # same seed, so it equals the KL of an evaluation that samples at T = 1 in the first place.
+    own = [a for a in EVAL_FAST if not a.startswith(("generation.temperature", "generation.top_k"))]
+    invoke_cli("eval", str(dpo_run), *own, "generation.temperature=0.7", "generation.top_k=40", "-o", str(tmp_path / "t"))
+    invoke_cli("eval", str(dpo_run), *EVAL_FAST, "-o", str(tmp_path / "u"))
+    tempered, plain = (json.loads((tmp_path / d / "eval.json").read_text())["metrics"] for d in ("t", "u"))
+    assert tempered["kl_samples"] == "separate T=1 untruncated samples"
+    assert plain["kl_samples"] == "evaluation samples"
+    assert tempered["kl_k1"] == pytest.approx(plain["kl_k1"], abs=1e-5)
+    assert tempered["kl_k3"] == pytest.approx(plain["kl_k3"], abs=1e-5)
+
+
+def test_eval_refuses_a_reference_with_another_vocabulary(alignlab_home, tmp_path):
+    from typer.testing import CliRunner
+
+    from alignlab.cli.main import app
+    from alignlab.config.schema import ModelConfig
+    from alignlab.pipelines.generate import load_for_sampling
+
+    model, tok = load_for_sampling(ModelConfig(name_or_path=MICRO, device="cpu"))
+    tok.add_tokens(["zzzunseen"])  # one token more: every id past 511 would mean something else to the reference
+    model.resize_token_embeddings(len(tok))
+    model.save_pretrained(tmp_path / "other")
+    tok.save_pretrained(tmp_path / "other")
+    result = CliRunner().invoke(app, ["eval", MICRO, "--reference", str(tmp_path / "other"), *EVAL_FAST,
+                                      "-o", str(tmp_path / "ev")])
+    assert result.exit_code == 2, result.output
+    assert "tokenizer differs from the policy's" in result.output
+    assert not (tmp_path / "ev" / "eval.json").exists()
+
+
 def test_online_evals_carry_diversity_metrics(alignlab_home, tmp_path):
     invoke_cli("train", "rloo", "-c", "rloo/reviews-tiny", *ONLINE_FAST, f"run_dir={tmp_path / 'rloo'}")
     for row in metric_rows(tmp_path / "rloo", "eval"):
