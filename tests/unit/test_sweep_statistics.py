@@ -212,3 +212,31 @@ def test_per_cell_groups_seeds():
     rows = [{"cell": "a", "seed": s, "verb": "dpo", "gold_reward_mean": v} for s, v in [(1, 2.0), (0, 1.0), (2, 3.0)]]
     out = per_cell(rows)["a"]
     assert out["seeds"] == [0, 1, 2] and out["metrics"]["gold_reward_mean"]["mean"] == pytest.approx(2.0)
+
+
+def test_matched_kl_reads_each_seed_off_its_curve():
+    from alignlab.experiments.aggregate import matched_kl
+    from alignlab.experiments.spec import SweepSpec
+
+    def row(method, kl, gold, seed, point):
+        return {"cell": f"{method}-b={point}", "method": method, "seed": seed, "verb": "dpo", "kl_k1": kl,
+                "gold_reward_mean": gold}
+
+    rows = []
+    for s, shift in enumerate((0.0, 0.02, 0.04)):
+        rows += [row("base", 1.0, 0.1 + shift, s, 1), row("base", 3.0, 0.3 + shift, s, 2),   # 0.2 + shift at KL 2
+                 row("new", 1.0, 0.2, s, 1), row("new", 3.0, 0.6 + 2 * shift, s, 2),        # 0.4 + shift at KL 2
+                 {"cell": "single", "method": "single", "seed": s, "verb": "dpo", "kl_k1": 2.0, "gold_reward_mean": 9.0}]
+    spec = SweepSpec.model_validate({"name": "m", "config": "dpo/reviews-tiny", "baseline": "base",
+                                     "cells": [{"name": "base"}, {"name": "new"}, {"name": "single"}],
+                                     "kl_levels": [2.0, 5.0]})
+    mk = matched_kl(spec, rows, resamples=50)
+    assert mk["curves"] == ["base", "new"]  # a single point is no curve
+    gold = mk["methods"]["new"]["2.0"]["gold_reward_mean"]
+    assert gold["values"] == pytest.approx([0.4, 0.42, 0.44])
+    assert "5.0" not in mk["methods"]["new"]  # outside every curve: never extrapolated
+    comp = mk["comparisons"]["new"]["2.0"]["gold_reward_mean"]
+    assert comp["per_seed"] == pytest.approx([0.2, 0.2, 0.2]) and comp["p_value"] == 0.0
+    # automatic levels: inside the KL range both curves cover (1 to 3): 1.5, 2, 2.5
+    auto = matched_kl(spec.model_copy(update={"kl_levels": None}), rows, resamples=20)
+    assert auto["levels"] == [1.5, 2.0, 2.5]

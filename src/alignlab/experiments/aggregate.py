@@ -210,7 +210,7 @@ def auto_kl_levels(curves: dict[str, list[dict]], count: int = 3) -> list[float]
     lo, hi = max(r[0] for r in ranges), min(r[1] for r in ranges)
     if lo >= hi:
         return []
-    return [float(f"{lo + (hi - lo) * q:.2g}") for q in (0.25, 0.5, 0.75)]
+    return [float(f"{lo + (hi - lo) * (i + 1) / (count + 1):.2g}") for i in range(count)]
 
 
 def matched_kl(spec: SweepSpec, rows: list[dict], resamples: int = 2000) -> dict:
@@ -233,13 +233,14 @@ def matched_kl(spec: SweepSpec, rows: list[dict], resamples: int = 2000) -> dict
                for m, lvs in per_seed.items()}
     comparisons: dict = {}
     base = spec.baseline if spec.baseline in per_seed else None
+    ran = {m: sorted({r["seed"] for r in rs}) for m, rs in curves.items()}
     for method, lvs in per_seed.items():
         if base is None or method == base:
             continue
+        pairs, _ = seed_pairing(ran[method], ran[base])  # a seed whose curve misses a level drops out there
         for lv, ms in lvs.items():
             for metric, vals in ms.items():
                 theirs = per_seed[base].get(lv, {}).get(metric, {})
-                pairs, _ = seed_pairing(list(vals), list(theirs))
                 res = compare_seeds({(s, 0): v for s, v in vals.items()}, {(s, 0): v for s, v in theirs.items()},
                                     resamples, seed=0, seed_pairs=pairs)
                 if res is not None:

@@ -91,8 +91,8 @@ def compare_seeds(mine: dict[tuple, float], theirs: dict[tuple, float], resample
            "ci_low": None, "ci_high": None, "reason": None}
     if n < MIN_SEEDS:
         return out | {"reason": FEW_SEEDS}
-    if statistics.pstdev(per_seed) == 0:
-        p = 1.0 if per_seed[0] == 0 else 0.0  # every seed differs by exactly the same amount
+    if statistics.pstdev(per_seed) <= 1e-12 * max(1.0, abs(statistics.fmean(per_seed))):
+        p = 1.0 if abs(per_seed[0]) <= 1e-12 else 0.0  # every seed differs by the same amount (up to rounding)
         t_low = t_high = per_seed[0]
     else:
         p = float(scipy_stats.ttest_1samp(per_seed, 0.0).pvalue)
