@@ -23,7 +23,7 @@ MICRO_SWEEP = [f"vars.sft_model={MICRO}", f"vars.base_model={MICRO}", "model.dev
 EXTRA = {"composite-reward-dpo": ["pairs:pairs.min_gap=0", "pairs:pairs.min_best_score=null",
                                   "pairs:pairs.require_sentence_end=false", "setup:pairs.min_tokens=1"]}
 STUDIES = ["dpo-divergences", "reinforce-rloo-warp", "lora-rank-optimizers", "composite-reward-dpo",
-           "overfitting-epochs"]
+           "overfitting-epochs", "aa-dpo"]
 
 
 def sweep_root(tmp_path: Path, name: str) -> Path:

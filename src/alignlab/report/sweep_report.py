@@ -355,6 +355,12 @@ def _adjust_note(summary: dict) -> str:
 def write_sweep_report(root: Path, summary: dict | None = None, out: Path | None = None) -> dict:
     """Write the report of a sweep folder (summary.json unless given) to out (default root/report)."""
     summary = summary or json.loads((root / "summary.json").read_text())
+    if "family_size" not in summary:
+        from alignlab.config import ConfigError
+
+        raise ConfigError(f"{root}/summary.json was written by an older alignlab (replies as independent units, "
+                          "no seed-level comparison); run the sweep's command again to re-aggregate it: finished "
+                          "runs are skipped")
     out = out or root / "report"
     out.mkdir(parents=True, exist_ok=True)
     title = f"alignlab sweep · {summary['name']}"
@@ -379,9 +385,10 @@ def write_sweep_report(root: Path, summary: dict | None = None, out: Path | None
             + "the same held-out prompts and sampling seeds for every cell; reply length and a 16-token-prefix "
             "entropy stand beside the pooled entropy, which grows with reply length by itself")
     if (summary.get("paired") or {}).get("cells") or (summary.get("paired") or {}).get("contrasts"):
-        pairing = {c.get("pairing") for c in [*summary["paired"]["cells"].values(), *summary["paired"]["contrasts"].values()]}
+        paired = {"cells": {}, "contrasts": {}} | summary["paired"]  # summaries written before contrasts existed
+        pairing = {c.get("pairing") for c in [*paired["cells"].values(), *paired["contrasts"].values()]}
         title = (f"Paired comparison with {summary['baseline']}" if summary.get("baseline") else "Paired comparisons")
-        section(title + (" and the sweep's contrasts" if summary["paired"]["contrasts"] and summary.get("baseline") else ""),
+        section(title + (" and the sweep's contrasts" if paired["contrasts"] and summary.get("baseline") else ""),
                 _table(*paired_table(summary)),
                 "cell − baseline, seed against seed (" + "; ".join(sorted(p for p in pairing if p)) + "): per seed "
                 "the mean difference over shared prompts; p from a t-test of the per-seed differences (n − 1 df), "
