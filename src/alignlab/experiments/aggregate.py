@@ -199,12 +199,15 @@ def method_curves(rows: list[dict]) -> dict[str, list[dict]]:
     return {m: rs for m, rs in by_method.items() if len({r["cell"] for r in rs}) >= 2}
 
 
+def kl_range(rs: list[dict]) -> tuple[float, float]:
+    """(lowest, highest) mean KL over the grid points of one method's rows."""
+    means = [statistics.fmean(r["kl_k1"] for r in rs if r["cell"] == c) for c in {r["cell"] for r in rs}]
+    return min(means), max(means)
+
+
 def auto_kl_levels(curves: dict[str, list[dict]], count: int = 3) -> list[float]:
     """`count` KL levels inside the range of mean KLs that every curve covers (two significant digits)."""
-    ranges = []
-    for rs in curves.values():
-        means = [statistics.fmean(r["kl_k1"] for r in rs if r["cell"] == c) for c in {r["cell"] for r in rs}]
-        ranges.append((min(means), max(means)))
+    ranges = [kl_range(rs) for rs in curves.values()]
     if not ranges:
         return []
     lo, hi = max(r[0] for r in ranges), min(r[1] for r in ranges)
@@ -214,15 +217,25 @@ def auto_kl_levels(curves: dict[str, list[dict]], count: int = 3) -> list[float]
 
 
 def matched_kl(spec: SweepSpec, rows: list[dict], resamples: int = 2000) -> dict:
-    """Each method's metrics read off its curve at common KL levels, per seed (linear between the seed's grid
-    points, no extrapolation), with seed CIs; and each method against the baseline's curve, seed against seed."""
+    """Each method's metrics read off its curve at KL levels, per seed (linear between the seed's grid points, no
+    extrapolation), with seed CIs; and each method against the baseline's curve at the same levels, seed against
+    seed. Levels: the sweep's `kl_levels` for every method; else, per method, three levels inside the KL range
+    that it and the baseline both cover (without a baseline curve: the range every curve covers)."""
     curves = method_curves(rows)
     if not curves:
         return {}
-    levels = spec.kl_levels if spec.kl_levels is not None else auto_kl_levels(curves)
+    base = spec.baseline if spec.baseline in curves else None
+    if spec.kl_levels is not None:
+        levels = {m: list(spec.kl_levels) for m in curves}
+    elif base is not None:
+        levels = {m: auto_kl_levels({m: curves[m], base: curves[base]}) for m in curves if m != base}
+        levels[base] = sorted({lv for m, lvs in levels.items() for lv in lvs})
+    else:
+        common = auto_kl_levels(curves)
+        levels = {m: common for m in curves}
     per_seed: dict[str, dict] = {}  # method → level → metric → {seed: value}
     for method, rs in curves.items():
-        for level in levels:
+        for level in levels.get(method, []):
             for metric in MATCHED_METRICS:
                 for seed in sorted({r["seed"] for r in rs}):
                     pts = [(r["kl_k1"], r[metric]) for r in rs if r["seed"] == seed and isinstance(r.get(metric), (int, float))]
@@ -232,10 +245,9 @@ def matched_kl(spec: SweepSpec, rows: list[dict], resamples: int = 2000) -> dict
     methods = {m: {lv: {k: seed_ci(list(vals.values())) for k, vals in ms.items()} for lv, ms in lvs.items()}
                for m, lvs in per_seed.items()}
     comparisons: dict = {}
-    base = spec.baseline if spec.baseline in per_seed else None
     ran = {m: sorted({r["seed"] for r in rs}) for m, rs in curves.items()}
     for method, lvs in per_seed.items():
-        if base is None or method == base:
+        if base is None or method == base or base not in per_seed:
             continue
         pairs, _ = seed_pairing(ran[method], ran[base])  # a seed whose curve misses a level drops out there
         for lv, ms in lvs.items():
@@ -245,8 +257,11 @@ def matched_kl(spec: SweepSpec, rows: list[dict], resamples: int = 2000) -> dict
                                     resamples, seed=0, seed_pairs=pairs)
                 if res is not None:
                     comparisons.setdefault(method, {}).setdefault(lv, {})[metric] = res
-    return {"levels": levels, "levels_from": "kl_levels" if spec.kl_levels is not None else "auto",
-            "curves": sorted(curves), "methods": methods, "baseline": base, "comparisons": comparisons}
+    unmatched = sorted(m for m in curves if m != base and not levels.get(m))
+    return {"levels": sorted({lv for lvs in levels.values() for lv in lvs}), "levels_by_method": levels,
+            "levels_from": "kl_levels" if spec.kl_levels is not None else "auto", "curves": sorted(curves),
+            "ranges": {m: kl_range(rs) for m, rs in curves.items()}, "unmatched": unmatched,
+            "methods": methods, "baseline": base, "comparisons": comparisons}
 
 
 def all_comparisons(summary: dict) -> list[dict]:

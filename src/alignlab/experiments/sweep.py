@@ -84,8 +84,14 @@ def _sweep_record(spec: SweepSpec, overrides: list[str], quick: bool) -> str:
 
 
 def _without_seeds(record: dict) -> dict:
-    """A sweep record with its seed lists and seed overrides removed: what must match for a restart."""
-    spec = {k: v for k, v in record["spec"].items() if k != "seeds"}
+    """A sweep record with its seed lists and seed overrides removed: what must match for a restart. The spec is
+    read through the current schema first, so a field added since the folder was written (at its default) does
+    not make the same sweep look different."""
+    try:
+        full = SweepSpec.model_validate(record["spec"]).model_dump(mode="json")
+    except ValueError:  # a record this version cannot read: compare it as written
+        full = record["spec"]
+    spec = {k: v for k, v in full.items() if k != "seeds"}
     spec["quick"] = {k: v for k, v in (spec.get("quick") or {}).items() if k != "seeds"}
     overrides = [o for o in record["overrides"] if o.split("=", 1)[0].strip() != "seeds"]
     return {**record, "spec": spec, "overrides": overrides}

@@ -397,14 +397,23 @@ def write_sweep_report(root: Path, summary: dict | None = None, out: Path | None
                 + (f". {inference_note(summary)}" if inference_note(summary) else ""))
     if (summary.get("matched_kl") or {}).get("methods"):
         mk = summary["matched_kl"]
+        unmatched = "; ".join(f"{m} (KL {mk['ranges'][m][0]:.2f}–{mk['ranges'][m][1]:.2f})" for m in mk.get("unmatched", []))
         section("Matched KL", _table(*matched_table(summary)),
-                f"each method measured at several strengths is a curve; its metrics are read off each seed's curve "
-                f"at KL {', '.join(str(v) for v in mk['levels'])} ({'set in the sweep file' if mk['levels_from'] == 'kl_levels' else 'inside the KL range every curve covers'}; "
-                "linear between grid points, never extrapolated), then averaged over seeds [seed CI]")
+                "each method measured at several strengths is a curve; its metrics are read off each seed's curve "
+                "at KL levels " + ("set in the sweep file" if mk["levels_from"] == "kl_levels" else
+                                   f"inside the KL range that it and {mk['baseline'] or 'every other curve'} both cover")
+                + " (linear between grid points, never extrapolated), then averaged over seeds [seed CI]"
+                + (f". No KL range shared with {mk['baseline']} "
+                   f"(KL {mk['ranges'][mk['baseline']][0]:.2f}–{mk['ranges'][mk['baseline']][1]:.2f}): {unmatched}"
+                   if unmatched and mk.get("baseline") else ""))
         if mk.get("comparisons"):
             section(f"Matched KL: each method against {mk['baseline']}", _table(*matched_comparison_table(summary)),
                     "at the same KL, seed against seed; p from a t-test over seeds; " + _adjust_note(summary))
         section("Curves against KL", _img(matched_figure(summary, out / "matched-kl.png")))
+    elif (summary.get("matched_kl") or {}).get("curves"):
+        mk = summary["matched_kl"]
+        section("Matched KL", None, "the curves share no KL range: " + "; ".join(
+            f"{m} KL {lo:.2f}–{hi:.2f}" for m, (lo, hi) in mk["ranges"].items()) + "; add strengths to make them overlap")
     elif summary.get("frontier"):
         section("Matched KL", None, "no method was measured at two or more strengths (a grid over beta or "
                 "another knob), so methods are compared at their own KLs, not at a matched KL")
