@@ -70,7 +70,8 @@ def evaluate_policy(model, tokenizer, h: HeldOut) -> tuple[dict, list[dict]]:
         kl_roll = kl_engine.generate(h.prompts, h.k, seed=h.seed)
     ref = reference_logps(h.reference, model, kl_roll, h.generation.batch_size, h.chunk_tokens)
     kl = kl_per_token(kl_roll, ref)
-    metrics = sample_metrics(roll, scores.to(roll.logps.device), roll.token_mask, {}) | text_metrics(roll, tokenizer)
+    ids = reply_tokens(roll, tokenizer)
+    metrics = sample_metrics(roll, scores.to(roll.logps.device), roll.token_mask, {}) | text_metrics(roll, tokenizer, ids)
     if kl:
         metrics |= {f"kl_{name}": float(v.sum(-1).mean()) for name, v in kl.items()}
         metrics["kl_samples"] = "evaluation samples" if kl_roll is roll else "separate T=1 untruncated samples"
@@ -78,9 +79,9 @@ def evaluate_policy(model, tokenizer, h: HeldOut) -> tuple[dict, list[dict]]:
     lengths = roll.lengths.tolist()
     rows = [{"prompt": p, "completion": c, "reward": float(s), "tokens": int(n), "finished": bool(f)}
             for p, c, s, n, f in zip(flat, roll.texts, scores, lengths, roll.finished.tolist(), strict=True)]
-    for row, h_prompt in zip(rows, prompt_entropies(roll, tokenizer), strict=True):
+    for row, h_prompt in zip(rows, prompt_entropies(ids, roll.k), strict=True):
         row["prompt_entropy"] = h_prompt  # the same for a prompt's k rows: paired comparisons use it per prompt
-    for row, h_prompt in zip(rows, prompt_entropies(roll, tokenizer, prefix=LENGTH_CONTROL_TOKENS), strict=True):
+    for row, h_prompt in zip(rows, prompt_entropies(ids, roll.k, LENGTH_CONTROL_TOKENS), strict=True):
         row["prompt_entropy_prefix"] = h_prompt
     if kl:  # row i's KL is of sample i of the KL set: the same prompt, and the same reply when kl_samples is own
         seq_kl = kl["k1"].sum(-1).tolist()  # [N] Σ_t (log π − log π_ref) of each sample
@@ -111,23 +112,24 @@ LENGTH_CONTROL_TOKENS = 16
 """Replies are cut to their first this many tokens for the length-controlled pooled entropy."""
 
 
-def prompt_entropies(roll: Rollout, tokenizer, prefix: int | None = None) -> list[float]:
-    """Each sample's prompt's pooled token entropy (one value per prompt, repeated for its k samples); with
-    `prefix`, of the replies' first `prefix` tokens only. A prompt whose replies are all empty has entropy 0."""
-    ids, k = reply_tokens(roll, tokenizer), roll.k
+def prompt_entropies(ids: list[list[int]], k: int, prefix: int | None = None) -> list[float]:
+    """Each sample's prompt's pooled token entropy (one value per prompt, repeated for its k samples), from the
+    replies' token ids (`reply_tokens`, k consecutive samples per prompt); with `prefix`, of the replies' first
+    `prefix` tokens only. A prompt whose replies are all empty has entropy 0."""
     ids = [reply[:prefix] for reply in ids] if prefix else ids
     per_prompt = [entropy(Counter(t for reply in ids[i:i + k] for t in reply)) for i in range(0, len(ids), k)]
     return [h for h in per_prompt for _ in range(k)]
 
 
-def text_metrics(roll: Rollout, tokenizer) -> dict:
+def text_metrics(roll: Rollout, tokenizer, ids: list[list[int]] | None = None) -> dict:
     """Diversity and degeneration of a rollout's replies: pooled per-prompt token entropy (study A; a prompt whose
     replies are all empty counts 0, and `empty_prompts` counts them), its length-controlled variant on each reply's
     first LENGTH_CONTROL_TOKENS tokens (`pooled_entropy_prefix`: longer replies pool more tokens, which raises the
     plain entropy by itself), distinct-1/2
     and repetition rate over words, self-BLEU among the k replies of each prompt, reply-length quantiles, and the
-    share of replies cut off mid-sentence (their text does not end with . ! or ?, whatever stopped them)."""
-    ids = reply_tokens(roll, tokenizer)
+    share of replies cut off mid-sentence (their text does not end with . ! or ?, whatever stopped them). `ids`:
+    the replies' token ids when the caller already has them (`reply_tokens`)."""
+    ids = reply_tokens(roll, tokenizer) if ids is None else ids
     toks = [words(t) for t in roll.texts]
     k = roll.k
     id_groups = [ids[i:i + k] for i in range(0, len(ids), k)]

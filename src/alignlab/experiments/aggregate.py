@@ -8,6 +8,7 @@ import csv
 import json
 import statistics
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -270,6 +271,16 @@ def all_comparisons(summary: dict) -> list[dict]:
     return [*paired.get("cells", {}).values(), *paired.get("contrasts", {}).values()]
 
 
+def each_comparison(summary: dict) -> Iterator[tuple[str, dict]]:
+    """(metric, comparison) for every comparison in a summary: against the baseline, the contrasts, and the
+    matched-KL ones (named by the metric they compare)."""
+    for cs in all_comparisons(summary):
+        yield from ((name, c) for name, c in cs.items() if isinstance(c, dict))
+    for lvs in (summary.get("matched_kl") or {}).get("comparisons", {}).values():
+        for ms in lvs.values():
+            yield from ((MATCHED_METRICS[k], c) for k, c in ms.items())
+
+
 DESCRIPTIVE = "descriptive: not among the sweep's `tests`, so no p-value"
 
 
@@ -277,9 +288,7 @@ def adjust_p_values(summary: dict, method: str, tested: list[str]) -> int:
     """Add `p_adjusted` (Holm or Benjamini–Hochberg) to the comparisons of the metrics in `tested`, over all of
     them at once (the report's family), and remove the p-value of the others (descriptive); returns the family's
     size."""
-    comps = [(name, c) for cs in all_comparisons(summary) for name, c in cs.items() if isinstance(c, dict)]
-    comps += [(MATCHED_METRICS[k], c) for lvs in (summary.get("matched_kl") or {}).get("comparisons", {}).values()
-              for ms in lvs.values() for k, c in ms.items()]
+    comps = list(each_comparison(summary))
     family = [c for name, c in comps if name in tested]
     for name, c in comps:
         if name not in tested and c["p_value"] is not None:
@@ -295,14 +304,11 @@ def strip_inference(summary: dict, reason: str) -> None:
     for cell in summary["cells"].values():
         for m in cell["metrics"].values():
             m["ci_low"] = m["ci_high"] = None
-    comps = [c for cs in all_comparisons(summary) for c in cs.values() if isinstance(c, dict)]
-    comps += [c for lvs in (summary.get("matched_kl") or {}).get("comparisons", {}).values()
-              for ms in lvs.values() for c in ms.values()]
     for lvs in (summary.get("matched_kl") or {}).get("methods", {}).values():
         for ms in lvs.values():
             for m in ms.values():
                 m["ci_low"] = m["ci_high"] = None
-    for c in comps:
+    for _, c in each_comparison(summary):
         c.update(p_value=None, p_adjusted=None, ci_low=None, ci_high=None, t_low=None, t_high=None, reason=reason)
 
 

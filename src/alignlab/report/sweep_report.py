@@ -352,6 +352,52 @@ def _adjust_note(summary: dict) -> str:
             f"{tested}; the others are descriptive)" if n else "no p-value (fewer than 3 seeds, or the quick scale)")
 
 
+Section = tuple[str, tuple[str, str] | None, str]
+"""A report section: heading, (html, markdown) body or None, note."""
+
+
+def paired_sections(summary: dict) -> list[Section]:
+    """The paired comparisons with the baseline and the sweep's contrasts (none when the sweep has neither)."""
+    paired = {"cells": {}, "contrasts": {}} | (summary.get("paired") or {})  # older summaries have no contrasts
+    if not paired["cells"] and not paired["contrasts"]:
+        return []
+    pairing = {c.get("pairing") for c in [*paired["cells"].values(), *paired["contrasts"].values()]}
+    title = f"Paired comparison with {summary['baseline']}" if summary.get("baseline") else "Paired comparisons"
+    title += " and the sweep's contrasts" if paired["contrasts"] and summary.get("baseline") else ""
+    note = ("cell − baseline, seed against seed (" + "; ".join(sorted(p for p in pairing if p)) + "): per seed "
+            "the mean difference over shared prompts; p from a t-test of the per-seed differences (n − 1 df), "
+            "CI from a hierarchical bootstrap (seeds, then prompts within a seed), which can be narrower than "
+            "the t interval with 3–5 seeds; " + _adjust_note(summary)
+            + (f". {inference_note(summary)}" if inference_note(summary) else ""))
+    return [(title, _table(*paired_table(summary)), note)]
+
+
+def matched_kl_sections(summary: dict, out: Path) -> list[Section]:
+    """Methods at matched KL: the table, the comparisons with the baseline and the curves; or why there are none."""
+    mk = summary.get("matched_kl") or {}
+    if mk.get("methods"):
+        unmatched = "; ".join(f"{m} (KL {mk['ranges'][m][0]:.2f}–{mk['ranges'][m][1]:.2f})" for m in mk.get("unmatched", []))
+        note = ("each method measured at several strengths is a curve; its metrics are read off each seed's curve "
+                "at KL levels " + ("set in the sweep file" if mk["levels_from"] == "kl_levels" else
+                                   f"inside the KL range that it and {mk['baseline'] or 'every other curve'} both cover")
+                + " (linear between grid points, never extrapolated), then averaged over seeds [seed CI]"
+                + (f". No KL range shared with {mk['baseline']} "
+                   f"(KL {mk['ranges'][mk['baseline']][0]:.2f}–{mk['ranges'][mk['baseline']][1]:.2f}): {unmatched}"
+                   if unmatched and mk.get("baseline") else ""))
+        sections = [("Matched KL", _table(*matched_table(summary)), note)]
+        if mk.get("comparisons"):
+            sections.append((f"Matched KL: each method against {mk['baseline']}", _table(*matched_comparison_table(summary)),
+                             "at the same KL, seed against seed; p from a t-test over seeds; " + _adjust_note(summary)))
+        return [*sections, ("Curves against KL", _img(matched_figure(summary, out / "matched-kl.png")), "")]
+    if mk.get("curves"):
+        return [("Matched KL", None, "the curves share no KL range: " + "; ".join(
+            f"{m} KL {lo:.2f}–{hi:.2f}" for m, (lo, hi) in mk["ranges"].items()) + "; add strengths to make them overlap")]
+    if summary.get("frontier"):
+        return [("Matched KL", None, "no method was measured at two or more strengths (a grid over beta or another "
+                 "knob), so methods are compared at their own KLs, not at a matched KL")]
+    return []
+
+
 def write_sweep_report(root: Path, summary: dict | None = None, out: Path | None = None) -> dict:
     """Write the report of a sweep folder (summary.json unless given) to out (default root/report)."""
     summary = summary or json.loads((root / "summary.json").read_text())
@@ -384,39 +430,8 @@ def write_sweep_report(root: Path, summary: dict | None = None, out: Path | None
             "seed is the unit]; " + (f"{FEW_SEEDS} (cells with {seeds[0]} seed(s)); " if seeds and seeds[0] < 3 else "")
             + "the same held-out prompts and sampling seeds for every cell; reply length and a 16-token-prefix "
             "entropy stand beside the pooled entropy, which grows with reply length by itself")
-    if (summary.get("paired") or {}).get("cells") or (summary.get("paired") or {}).get("contrasts"):
-        paired = {"cells": {}, "contrasts": {}} | summary["paired"]  # summaries written before contrasts existed
-        pairing = {c.get("pairing") for c in [*paired["cells"].values(), *paired["contrasts"].values()]}
-        title = (f"Paired comparison with {summary['baseline']}" if summary.get("baseline") else "Paired comparisons")
-        section(title + (" and the sweep's contrasts" if paired["contrasts"] and summary.get("baseline") else ""),
-                _table(*paired_table(summary)),
-                "cell − baseline, seed against seed (" + "; ".join(sorted(p for p in pairing if p)) + "): per seed "
-                "the mean difference over shared prompts; p from a t-test of the per-seed differences (n − 1 df), "
-                "CI from a hierarchical bootstrap (seeds, then prompts within a seed), which can be narrower than "
-                "the t interval with 3–5 seeds; " + _adjust_note(summary)
-                + (f". {inference_note(summary)}" if inference_note(summary) else ""))
-    if (summary.get("matched_kl") or {}).get("methods"):
-        mk = summary["matched_kl"]
-        unmatched = "; ".join(f"{m} (KL {mk['ranges'][m][0]:.2f}–{mk['ranges'][m][1]:.2f})" for m in mk.get("unmatched", []))
-        section("Matched KL", _table(*matched_table(summary)),
-                "each method measured at several strengths is a curve; its metrics are read off each seed's curve "
-                "at KL levels " + ("set in the sweep file" if mk["levels_from"] == "kl_levels" else
-                                   f"inside the KL range that it and {mk['baseline'] or 'every other curve'} both cover")
-                + " (linear between grid points, never extrapolated), then averaged over seeds [seed CI]"
-                + (f". No KL range shared with {mk['baseline']} "
-                   f"(KL {mk['ranges'][mk['baseline']][0]:.2f}–{mk['ranges'][mk['baseline']][1]:.2f}): {unmatched}"
-                   if unmatched and mk.get("baseline") else ""))
-        if mk.get("comparisons"):
-            section(f"Matched KL: each method against {mk['baseline']}", _table(*matched_comparison_table(summary)),
-                    "at the same KL, seed against seed; p from a t-test over seeds; " + _adjust_note(summary))
-        section("Curves against KL", _img(matched_figure(summary, out / "matched-kl.png")))
-    elif (summary.get("matched_kl") or {}).get("curves"):
-        mk = summary["matched_kl"]
-        section("Matched KL", None, "the curves share no KL range: " + "; ".join(
-            f"{m} KL {lo:.2f}–{hi:.2f}" for m, (lo, hi) in mk["ranges"].items()) + "; add strengths to make them overlap")
-    elif summary.get("frontier"):
-        section("Matched KL", None, "no method was measured at two or more strengths (a grid over beta or "
-                "another knob), so methods are compared at their own KLs, not at a matched KL")
+    for heading, body, note in [*paired_sections(summary), *matched_kl_sections(summary, out)]:
+        section(heading, body, note)
     for kind in summary.get("frontier", []):
         section(f"Frontier: reward vs {kind}", _img(frontier_figure(summary, kind, out / f"frontier-{kind}.png")),
                 "circles and dashed line: the Pareto front of the cell means; dotted circles: cells that no other "
