@@ -118,6 +118,25 @@ def test_a_sweep_folder_accepts_new_seeds_but_refuses_any_other_change(tmp_path)
             claim_root(tmp_path, other, overrides, quick)
 
 
+def test_analysis_fields_may_change_on_a_finished_sweep_and_the_change_is_recorded(tmp_path):
+    from alignlab.experiments.sweep import analysis_changes, claim_root
+    from alignlab.report.sweep_report import post_hoc_note
+
+    claim_root(tmp_path, spec(seeds=[0]), [], quick=False)
+    claim_root(tmp_path, spec(seeds=[0], description="reworded"), [], quick=False)  # not an analysis change
+    assert analysis_changes(tmp_path) == []
+    claim_root(tmp_path, spec(seeds=[0], tests=["gold"], correction="bh"), [], quick=False)
+    (change,) = analysis_changes(tmp_path)
+    assert change["fields"] == ["tests", "correction"] and change["before"]["correction"] == "holm"
+    assert change["after"]["tests"] == ["gold"]
+    note = post_hoc_note(analysis_changes(tmp_path))
+    assert note.startswith("Post hoc") and 'correction "holm" → "bh"' in note
+    claim_root(tmp_path, spec(seeds=[0], tests=["gold"], correction="bh"), [], quick=False)  # the same again
+    assert len(analysis_changes(tmp_path)) == 1
+    with pytest.raises(ConfigError, match="holds a different sweep"):  # a run setting still refuses
+        claim_root(tmp_path, spec(seeds=[0], tests=["gold"], correction="bh", verb="sft"), [], quick=False)
+
+
 def test_a_cells_own_grid_and_seeds():
     cells = [{"name": "ref", "verb": "eval", "model": "${m}"},
              {"name": "dpo", "grid": [{"key": "beta.value", "label": "beta", "values": [0.1, 1.0]}]},

@@ -17,6 +17,7 @@ checkpoint. A job that fails is recorded and the sweep goes on with the others; 
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import traceback
@@ -28,7 +29,7 @@ import yaml
 
 from alignlab.config import Config, ConfigError, load_config
 from alignlab.experiments.spec import Job, SweepSpec, expand, substitute
-from alignlab.runs.atomic import atomic_write_json, atomic_write_text
+from alignlab.runs.atomic import append_line, atomic_write_json, atomic_write_text
 from alignlab.runs.rundir import RunDir
 from alignlab.training.progress import console
 from alignlab.training.signals import Interrupted
@@ -60,27 +61,61 @@ def default_root(spec: SweepSpec, quick: bool, output_dir: str = "runs") -> Path
     return Path(output_dir) / f"sweep-{spec.name}{'-quick' if quick else ''}"
 
 
+ANALYSIS_FIELDS = ("baseline", "baseline_point", "contrasts", "tests", "correction", "kl_levels",
+                   "frontier")
+"""Sweep fields that change what is compared, never what runs: they may change on a folder with finished runs, and
+the change is recorded (`analysis-changes.jsonl`) so the report marks what was declared after the runs."""
+
+
 def claim_root(root: Path, spec: SweepSpec, overrides: list[str], quick: bool) -> None:
     """Write sweep.yaml, or check that the folder holds this same sweep (so a restart never mixes two).
 
-    Only the seeds may differ: adding seeds to a finished sweep reuses its setup and its runs of the other seeds.
+    The seeds may differ: adding seeds to a finished sweep reuses its setup and its runs of the other seeds. The
+    ANALYSIS_FIELDS may differ too: the runs are kept, the comparisons are recomputed, and the change is appended
+    to analysis-changes.jsonl (read into the summary as `analysis_changed`).
     """
     text = _sweep_record(spec, overrides, quick)
     mine = root / "sweep.yaml"
     if mine.exists() and mine.read_text() != text:
-        if _without_seeds(yaml.safe_load(mine.read_text())) != _without_seeds(yaml.safe_load(text)):
+        before, after = (_without_seeds(yaml.safe_load(t)) for t in (mine.read_text(), text))
+        if _without_analysis(before) != _without_analysis(after):
             raise ConfigError(f"{root} holds a different sweep (its sweep.yaml differs: another file, scale or "
-                              f"overrides; only `seeds` may change); continue it with its own command, or give a "
-                              f"new folder with -o")
-        console.print(f"sweep · {root.name}: seeds changed to {spec.quick.seeds if quick else spec.seeds}; runs of "
-                      f"other seeds are kept")
+                              f"overrides; only `seeds`, `description` and the analysis "
+                              f"fields {', '.join(ANALYSIS_FIELDS)} may change); continue it with its own command, or give a new folder with -o")
+        changed = [k for k in ANALYSIS_FIELDS if before["spec"].get(k) != after["spec"].get(k)]
+        if changed:
+            append_line(root / "analysis-changes.jsonl", json.dumps(
+                {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "fields": changed,
+                 "before": {k: before["spec"].get(k) for k in changed},
+                 "after": {k: after["spec"].get(k) for k in changed}}))
+            console.print(f"sweep · {root.name}: analysis changed after runs ({', '.join(changed)}); the runs are "
+                          "kept, the comparisons recomputed, and the report marks them as declared after the runs")
+        if _seeds_of(yaml.safe_load(mine.read_text())) != _seeds_of(yaml.safe_load(text)):
+            console.print(f"sweep · {root.name}: seeds changed to {spec.quick.seeds if quick else spec.seeds}; runs "
+                          "of other seeds are kept")
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(mine, text)
+
+
+def analysis_changes(root: Path) -> list[dict]:
+    """The analysis changes made on a sweep folder after its first run (oldest first)."""
+    path = root / "analysis-changes.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
 def _sweep_record(spec: SweepSpec, overrides: list[str], quick: bool) -> str:
     return yaml.safe_dump({"spec": spec.model_dump(mode="json"), "overrides": overrides, "quick": quick},
                           sort_keys=False)
+
+
+def _seeds_of(record: dict) -> tuple:
+    spec = record["spec"]
+    return (spec.get("seeds"), (spec.get("quick") or {}).get("seeds"),
+            [o for o in record["overrides"] if o.split("=", 1)[0].strip() == "seeds"])
+
+
+def _without_analysis(record: dict) -> dict:
+    return {**record, "spec": {k: v for k, v in record["spec"].items() if k not in (*ANALYSIS_FIELDS, "description")}}
 
 
 def _without_seeds(record: dict) -> dict:
@@ -249,6 +284,7 @@ def run_sweep(spec: SweepSpec, overrides: list[str], quick: bool = False, root: 
         run_sequential(cells, spec, root, state, command, progress, len(setup), total, t0)
     summary = aggregate(spec, root, [j for j in cells if state.done(j)], quick)
     summary["failed"] = sorted(name for name, r in state.jobs.items() if r["status"] == "failed")
+    summary["analysis_changed"] = analysis_changes(root)
     summary["seconds"] = round(time.time() - t0, 1)
     atomic_write_json(root / "summary.json", summary)  # before the report: a report error loses no number
     summary["report"] = write_sweep_report(root, summary)

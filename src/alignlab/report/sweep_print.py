@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from alignlab.report.sweep_report import (
@@ -11,6 +12,7 @@ from alignlab.report.sweep_report import (
     matched_comparison_table,
     matched_table,
     paired_table,
+    post_hoc_note,
     result_table,
 )
 from alignlab.training.progress import console
@@ -30,6 +32,8 @@ def _print(headers: list[str], rows: list[list[str]], title: str) -> None:
 def print_sweep(summary: dict) -> None:
     if summary.get("quick"):
         console.print("[yellow]quick scale: a smoke test, not a study; no CI or p-value is shown[/yellow]")
+    if summary.get("analysis_changed"):
+        console.print(f"[yellow]{escape(post_hoc_note(summary['analysis_changed']))}[/yellow]")
     _print(*result_table(summary), title=f"sweep {summary['name']}: mean over seeds [95% seed CI]")
     if summary.get("paired"):
         # the console shows the declared tests; the report and summary.json hold every metric

@@ -352,6 +352,17 @@ def _adjust_note(summary: dict) -> str:
             f"{tested}; the others are descriptive)" if n else "no p-value (fewer than 3 seeds, or the quick scale)")
 
 
+def post_hoc_note(changes: list[dict]) -> str:
+    """The warning for analysis settings changed after the sweep's runs had started."""
+    def change(c: dict) -> str:
+        return ", ".join(f"{k} {json.dumps(c['before'][k])} → {json.dumps(c['after'][k])}" for k in c["fields"])
+
+    parts = [f"{c['time']}: {change(c)}" for c in changes]
+    return ("Post hoc: analysis settings were changed on this folder after its runs (" + "; ".join(parts) + "). "
+            "Comparisons, tests and corrections they added were not declared before the runs were seen: read "
+            "their p-values as exploratory.")
+
+
 Section = tuple[str, tuple[str, str] | None, str]
 """A report section: heading, (html, markdown) body or None, note."""
 
@@ -425,6 +436,10 @@ def write_sweep_report(root: Path, summary: dict | None = None, out: Path | None
                   "</p>")
         mp.append("\n> **Quick scale: a smoke test, not a study.** Small data and few seeds check that every cell "
                   "runs; no CI or p-value is shown, and no comparison should be read from these numbers.\n")
+    if summary.get("analysis_changed"):
+        text = post_hoc_note(summary["analysis_changed"])
+        hp.append(f"<p class=warn>{html.escape(text)}</p>")
+        mp.append(f"\n> {text}\n")
     seeds = sorted({len(c["seeds"]) for c in summary["cells"].values()})
     section("Results", _table(*result_table(summary)), "mean over seeds [95% Student-t CI over seeds; the training "
             "seed is the unit]; " + (f"{FEW_SEEDS} (cells with {seeds[0]} seed(s)); " if seeds and seeds[0] < 3 else "")
