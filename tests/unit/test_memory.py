@@ -19,3 +19,16 @@ def test_optimizer_state_bytes_invariant(name):
     assert rep["trainable_params"] == trainable
     assert rep["optimizer_state_bytes"] == trainable * 4 * STATE_BUFFERS[name]
     assert STATE_BUFFERS == {"adamw": 2, "adam": 2, "sgd": 0, "sgd_momentum": 1, "sgd_nesterov": 1}
+
+
+def test_the_invariant_counts_every_parameter_the_optimizer_steps():
+    """PPO's optimizer also steps the critic: the report counts what the optimizer holds, not the policy alone."""
+    torch.manual_seed(0)
+    policy, critic = torch.nn.Linear(4, 3), torch.nn.Linear(4, 1)
+    opt = torch.optim.AdamW([*policy.parameters(), *critic.parameters()])
+    (policy(torch.randn(2, 4)).sum() + critic(torch.randn(2, 4)).sum()).backward()
+    opt.step()
+    rep = memory_report(policy, opt)
+    assert rep["trainable_params"] == 4 * 3 + 3 + 4 + 1 and rep["model_trainable_params"] == 4 * 3 + 3
+    assert rep["optimizer_state_bytes"] == rep["trainable_params"] * 4 * 2
+    assert "model_trainable_params" not in memory_report(policy, torch.optim.AdamW(policy.parameters()))

@@ -461,7 +461,8 @@ def write_sweep_report(root: Path, summary: dict | None = None, out: Path | None
     if summary.get("memory"):
         section("Optimizer and LoRA memory", _table(MEMORY_HEADERS, memory_rows(summary)),
                 "optimizer state measured from optimizer.state after training; each state buffer holds one fp32 "
-                "value per trainable parameter")
+                "value per trainable parameter; trainable: every parameter the optimizer steps (PPO: the policy "
+                "and its critic)")
     section("Setup stages", setup_section(root, out))
     flags = flag_table(root)
     section("Diagnostics flags", _table(["run", "flag", "detail"], flags) if flags else None,

@@ -19,16 +19,26 @@ def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
 
 
 def memory_report(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, int]:
-    seen, trainable, trainable_bytes = set(), 0, 0
-    for p in model.parameters():
-        if p.requires_grad and id(p) not in seen:
-            seen.add(id(p))
-            trainable += p.numel()
-            trainable_bytes += p.numel() * p.element_size()
+    """Trainable parameters and their bytes as the optimizer holds them (the policy plus, for PPO, the critic:
+    the invariant state bytes = trainable × bytes per parameter × state buffers is about what the optimizer
+    steps), the optimizer-state bytes, and `model_trainable_params` for the model alone when that differs."""
+    def count(params) -> tuple[int, int]:
+        seen, n, nbytes = set(), 0, 0
+        for p in params:
+            if p.requires_grad and id(p) not in seen:
+                seen.add(id(p))
+                n += p.numel()
+                nbytes += p.numel() * p.element_size()
+        return n, nbytes
+
+    trainable, trainable_bytes = count(p for g in optimizer.param_groups for p in g["params"])
+    model_trainable, _ = count(model.parameters())
     state = optimizer_state_bytes(optimizer)
     report = {"trainable_params": trainable, "trainable_param_bytes": trainable_bytes,
               "gradient_bytes": trainable_bytes, "optimizer_state_bytes": state,
               "optimizer_state_buffers": round(state / trainable_bytes, 3) if trainable_bytes else 0}
+    if model_trainable != trainable:
+        report["model_trainable_params"] = model_trainable
     if torch.cuda.is_available():
         report["cuda_max_allocated_bytes"] = torch.cuda.max_memory_allocated()
     return report
