@@ -102,6 +102,11 @@ class Quick(Section):
     """Grid values at the quick scale, by axis key (axes not named keep their values)."""
 
 
+ANALYSIS_FIELDS = ("baseline", "baseline_point", "contrasts", "tests", "correction", "kl_levels", "frontier")
+"""SweepSpec fields that change what is compared, never what runs: they may change on a folder with finished runs,
+and the change is recorded (`analysis-changes.jsonl`) so the report marks what was declared after the runs."""
+
+
 class SweepSpec(Section):
     """A sweep file (see `configs/studies/`)."""
 

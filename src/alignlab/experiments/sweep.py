@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from alignlab.config import Config, ConfigError, load_config
-from alignlab.experiments.spec import Job, SweepSpec, expand, substitute
+from alignlab.experiments.spec import ANALYSIS_FIELDS, Job, SweepSpec, expand, substitute
 from alignlab.runs.atomic import append_line, atomic_write_json, atomic_write_text
 from alignlab.runs.rundir import RunDir
 from alignlab.training.progress import console
@@ -61,12 +61,6 @@ def default_root(spec: SweepSpec, quick: bool, output_dir: str = "runs") -> Path
     return Path(output_dir) / f"sweep-{spec.name}{'-quick' if quick else ''}"
 
 
-ANALYSIS_FIELDS = ("baseline", "baseline_point", "contrasts", "tests", "correction", "kl_levels",
-                   "frontier")
-"""Sweep fields that change what is compared, never what runs: they may change on a folder with finished runs, and
-the change is recorded (`analysis-changes.jsonl`) so the report marks what was declared after the runs."""
-
-
 def claim_root(root: Path, spec: SweepSpec, overrides: list[str], quick: bool) -> None:
     """Write sweep.yaml, or check that the folder holds this same sweep (so a restart never mixes two).
 
@@ -76,8 +70,10 @@ def claim_root(root: Path, spec: SweepSpec, overrides: list[str], quick: bool) -
     """
     text = _sweep_record(spec, overrides, quick)
     mine = root / "sweep.yaml"
-    if mine.exists() and mine.read_text() != text:
-        before, after = (_without_seeds(yaml.safe_load(t)) for t in (mine.read_text(), text))
+    old = mine.read_text() if mine.exists() else text
+    if old != text:
+        old_record, new_record = yaml.safe_load(old), yaml.safe_load(text)
+        before, after = _without_seeds(old_record), _without_seeds(new_record)
         if _without_analysis(before) != _without_analysis(after):
             raise ConfigError(f"{root} holds a different sweep (its sweep.yaml differs: another file, scale or "
                               f"overrides; only `seeds`, `description` and the analysis "
@@ -90,7 +86,7 @@ def claim_root(root: Path, spec: SweepSpec, overrides: list[str], quick: bool) -
                  "after": {k: after["spec"].get(k) for k in changed}}))
             console.print(f"sweep · {root.name}: analysis changed after runs ({', '.join(changed)}); the runs are "
                           "kept, the comparisons recomputed, and the report marks them as declared after the runs")
-        if _seeds_of(yaml.safe_load(mine.read_text())) != _seeds_of(yaml.safe_load(text)):
+        if _seeds_of(old_record) != _seeds_of(new_record):
             console.print(f"sweep · {root.name}: seeds changed to {spec.quick.seeds if quick else spec.seeds}; runs "
                           "of other seeds are kept")
     root.mkdir(parents=True, exist_ok=True)
