@@ -97,13 +97,16 @@ def test_steps_per_iteration():
 
 
 def test_settings_defaults_and_overrides():
-    from alignlab.algorithms import ONLINE_ALGORITHMS
+    from alignlab.methods import METHODS
+
+    def plugin(name):
+        return METHODS[name].algorithm_class()
 
     cfg = load_config(None, [])
-    assert Settings.of(cfg, ONLINE_ALGORITHMS["grpo"]) == Settings("grpo", "k3", "in_loss", False)
-    assert Settings.of(cfg, ONLINE_ALGORITHMS["ppo"]) == Settings("gae", "k1", "in_reward", True)
+    assert Settings.of(cfg, plugin("grpo")) == Settings("grpo", "k3", "in_loss", False)
+    assert Settings.of(cfg, plugin("ppo")) == Settings("gae", "k1", "in_reward", True)
     cfg = load_config(None, ["kl.mode=in_loss", "kl.estimator=k2", "advantage.whiten=true"])
-    assert Settings.of(cfg, ONLINE_ALGORITHMS["rloo"]) == Settings("rloo", "k2", "in_loss", True)
+    assert Settings.of(cfg, plugin("rloo")) == Settings("rloo", "k2", "in_loss", True)
 
 
 @pytest.mark.parametrize(("overrides", "verb", "message"), [

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import shlex
 import sys
-from functools import partial
 from pathlib import Path
 
 import typer
@@ -73,104 +72,59 @@ def config_show(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG,
     typer.echo(dump_config(load_config(config, overrides)), nl=False)
 
 
-@train_app.command("sft")
-@friendly_errors
-def train_sft(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT):
-    """Supervised fine-tuning (full or LoRA) on the offline loop."""
-    from alignlab.pipelines.sft import run_sft
-
-    _print_result(_run(run_sft, config, overrides, resume))
-
-
-@train_app.command("rm")
-@friendly_errors
-def train_rm(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT):
-    """Reward model (Bradley–Terry on preference pairs or labelled texts); the output is a reward_model: scorer."""
-    from alignlab.pipelines.reward_model import run_rm
-
-    result = _run(run_rm, config, overrides, resume)
+def _print_offline(result: dict) -> None:
     _print_result(result)
-    if result.get("is_main_process", True):
-        console.print(f"use it as a scorer: reward.scorer=reward_model:{result['run_dir']}")
-
-
-@train_app.command("dpo")
-@friendly_errors
-def train_dpo(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT):
-    """The DPO family on preference pairs: loss.name=sigmoid|cdpo|robust|hinge|ipo|fkl|jsd|alpha|kto_pair|simpo|orpo."""
-    from alignlab.pipelines.dpo import run_dpo
-
-    result = _run(run_dpo, config, overrides, resume)
-    _print_result(result)
-    if result.get("is_main_process", True) and result.get("reference"):
+    if result.get("reference"):
         ref = result["reference"]
         cache = "  ".join(f"{s} cache {ref[f'{s}_cache']}" for s in ("train", "eval") if f"{s}_cache" in ref)
         console.print(f"reference: {ref['mode']} ({ref['strategy']}), {result['reference_passes']} reference "
                       f"passes during training" + (f"; {cache}" if cache else ""))
 
 
-ONLINE_VERBS = {
-    "reinforce": "REINFORCE with a moving-average baseline on the online loop (reward − β·KL, KL shaped into the reward).",
-    "rloo": "RLOO: REINFORCE with the leave-one-out baseline over rl.k replies per prompt, on the online loop.",
-    "ppo": "PPO: clipped ratio and value losses, GAE, KL-shaped reward (optionally adaptive β), on the online loop.",
-    "grpo": "GRPO: group-normalised advantages, PPO's clip and a k3 KL loss, on the online loop.",
-}
+def _print_online(result: dict) -> None:
+    ev, tr = result.get("eval") or {}, result.get("train") or {}
+    console.print(f"[bold]run directory:[/bold] {result['run_dir']}")
+    shown = "  ".join(f"{k} {ev[k]:+.4f}" for k in ("reward_mean", "gold_reward_mean", "kl_k1", "kl_k3",
+                                                   "entropy", "identical_fraction") if k in ev)
+    console.print(f"iterations {result['steps']}  train reward {tr.get('reward_mean', float('nan')):+.4f}  "
+                  f"held-out: {shown}")
 
 
-def _online_verb(name: str):
+def _print_composite(result: dict) -> None:
+    """A composite method's report object prints itself (`print_summary(console)`); else its run directory."""
+    report = result.get("report")
+    if hasattr(report, "print_summary"):
+        report.print_summary(console)
+    console.print(f"[bold]run directory:[/bold] {result['run_dir']}")
+
+
+PRINTERS = {"offline": _print_offline, "online": _print_online, "composite": _print_composite}
+
+
+def add_train_commands(group: typer.Typer) -> None:
+    """One `train NAME` command per training method of the registry (alignlab.methods), plug-ins included."""
+    from alignlab.methods import METHODS, TRAINING_KINDS
+
+    for method in METHODS.values():
+        if method.kind in TRAINING_KINDS:
+            group.command(method.name, help=method.help)(_train_command(method))
+
+
+def _train_command(method):
     @friendly_errors
-    def verb(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT):
-        from alignlab.pipelines.online import run_online
-
-        result = _run(partial(run_online, name=name), config, overrides, resume)
+    def command(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT):
+        result = _run(method.run_function(), config, overrides, resume)
         if not result.get("is_main_process", True):
             return
-        ev, tr = result.get("eval") or {}, result.get("train") or {}
-        console.print(f"[bold]run directory:[/bold] {result['run_dir']}")
-        shown = "  ".join(f"{k} {ev[k]:+.4f}" for k in ("reward_mean", "gold_reward_mean", "kl_k1", "kl_k3",
-                                                       "entropy", "identical_fraction") if k in ev)
-        console.print(f"iterations {result['steps']}  train reward {tr.get('reward_mean', float('nan')):+.4f}  "
-                      f"held-out: {shown}")
+        PRINTERS[method.kind](result)
+        if result.get("hint"):
+            console.print(result["hint"])
 
-    verb.__name__ = f"train_{name}"
-    train_app.command(name, help=ONLINE_VERBS[name])(verb)
+    command.__name__ = f"train_{method.name}"
+    return command
 
 
-for _name in ONLINE_VERBS:
-    _online_verb(_name)
-
-
-@train_app.command("warp")
-@friendly_errors
-def train_warp(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT):
-    """WARP: warp.iterations rounds of warp.runs RL runs (EMA anchor), merged by SLERP, then LITI; evaluated."""
-    from rich.table import Table
-
-    from alignlab.pipelines.warp import run_warp
-    from alignlab.report.warp import SHOWN
-
-    result = _run(run_warp, config, overrides, resume)
-    if not result.get("is_main_process", True):
-        return
-    report = result["report"]
-    table = Table(title="WARP: held-out reward and KL to the starting model")
-    for header in ["model", *(name for _, name, _ in SHOWN)]:
-        table.add_column(header, justify="left" if header == "model" else "right", no_wrap=header == "model")
-    for row in report.rows():
-        table.add_row(*row)
-    console.print(table)
-    summary = report.summary()
-    for i, r in summary["rounds"].items():
-        console.print(f"round {i}: runs' mean reward {r['runs_reward_mean']:+.4f} (KL {r['runs_kl_mean']:.3f}); "
-                      f"SLERP {r['slerp_reward']:+.4f} (KL {r['slerp_kl']:.3f}); LITI {r.get('liti_reward', 0):+.4f} "
-                      f"(KL {r.get('liti_kl', 0):.3f})")
-        if r.get("sweep_reward_at_runs_kl") is not None:
-            console.print(f"  sweep start → SLERP at the runs' mean KL: reward {r['sweep_reward_at_runs_kl']:+.4f} "
-                          f"(runs' mean {r['runs_reward_mean']:+.4f})")
-    for name, gain in summary["curve_gain"].items():
-        console.print(f"curve start → SLERP minus curve start → {name.removeprefix('slerp_minus_')} at equal KL: "
-                      f"{gain:+.4f} reward (mean over the run curve's points)")
-    console.print(f"[bold]run directory:[/bold] {result['run_dir']}  (final/, warp.json, reward_kl.png)")
+add_train_commands(train_app)
 
 
 @app.command("merge")

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alignlab.config.errors import allowed_value_error
+from alignlab.losses.preference import PREFERENCE_LOSSES, REFERENCE_FREE
+from alignlab.methods import names
 
 
 class Section(BaseModel):
@@ -304,14 +306,19 @@ class PairsConfig(Section):
     """Sampling rounds: prompts with no valid pair are re-sampled until this many rounds, then dropped."""
 
 
-REFERENCE_FREE_LOSSES = ("simpo", "orpo")
-
-
 class LossConfig(Section):
-    name: Literal["sigmoid", "cdpo", "robust", "hinge", "ipo", "fkl", "jsd", "alpha", "kto_pair", "simpo",
-                  "orpo"] = "sigmoid"
+    name: str = "sigmoid"
     """Preference loss of `train dpo` (see docs/dpo.md): sigmoid (DPO), cdpo, robust, hinge (SLiC), ipo, fkl,
-    jsd, alpha (f-DPO), kto_pair, simpo and orpo (the last two need no reference model)."""
+    jsd, alpha (f-DPO), kto_pair, simpo and orpo (the last two need no reference model), or one a plug-in
+    registered (`PREFERENCE_LOSSES`)."""
+
+    @field_validator("name")
+    @classmethod
+    def _known_loss(cls, name: str) -> str:
+        if name not in PREFERENCE_LOSSES:
+            raise allowed_value_error(name, list(PREFERENCE_LOSSES))
+        return name
+
     label_smoothing: float = Field(0.0, ge=0.0, lt=0.5)
     """epsilon of cdpo (label smoothing) and robust (assumed label-flip rate); study A used 0.15 for cdpo."""
     alpha: float = Field(0.5, gt=0.0, le=1.0)
@@ -367,9 +374,6 @@ class RefConfig(Section):
     """Pairs per forward pass of the precompute pass; None: 2 x train.batch_size."""
     ema_mu: float = Field(0.01, gt=0, le=1)
     """mu of ref.mode=ema: after each optimizer step anchor <- (1 - mu) x anchor + mu x policy (WARP: 0.01)."""
-
-
-ONLINE_ALGORITHMS = ("reinforce", "rloo", "ppo", "grpo")
 
 
 class RLConfig(Section):
@@ -445,8 +449,15 @@ class WarpConfig(Section):
     """I: rounds of (M RL runs -> SLERP -> LITI); each round starts its runs from the previous round's LITI."""
     runs: int = Field(2, ge=2)
     """M: independent RL runs per round (different seeds, same init); each runs rl.iterations iterations (T)."""
-    algorithm: Literal["reinforce", "rloo", "ppo", "grpo"] = "rloo"
-    """The online algorithm of every run."""
+    algorithm: str = "rloo"
+    """The online method of every run: any online method of `alignlab.methods` (`alignlab train --help`)."""
+
+    @field_validator("algorithm")
+    @classmethod
+    def _online_method(cls, name: str) -> str:
+        if name not in names("online"):
+            raise allowed_value_error(name, names("online"))
+        return name
     lam: float = Field(0.5, ge=0, le=1)
     """lambda of SLERP between two runs' task vectors (M > 2: merged iteratively, the m-th with weight 1/m)."""
     eta: float = Field(0.5, ge=0, le=1)
@@ -588,13 +599,13 @@ class Config(Section):
 
     @model_validator(mode="after")
     def _reference_fits_loss(self) -> Config:
-        free = self.loss.name in REFERENCE_FREE_LOSSES
+        free = self.loss.name in REFERENCE_FREE
         if free and self.ref.mode not in ("auto", "none"):
             raise ValueError(f"ref.mode={self.ref.mode}: loss.name={self.loss.name} is reference-free; "
                              "use ref.mode=none (or auto)")
         if not free and self.ref.mode == "none":
             raise ValueError(f"ref.mode=none: loss.name={self.loss.name} needs a reference; allowed: auto, copy, "
-                             "adapter, precomputed, ema (or a reference-free loss: simpo, orpo)")
+                             f"adapter, precomputed, ema (or a reference-free loss: {', '.join(sorted(REFERENCE_FREE))})")
         if self.ref.mode == "adapter" and not self.lora.enabled:
             raise ValueError("ref.mode=adapter needs LoRA (lora.r > 0): the reference is the policy with its "
                              "adapters off; use ref.mode=copy or precomputed for full fine-tuning")
@@ -615,6 +626,6 @@ class Config(Section):
         """ref.mode with `auto` resolved (see RefConfig.mode)."""
         if self.ref.mode != "auto":
             return self.ref.mode
-        if self.loss.name in REFERENCE_FREE_LOSSES:
+        if self.loss.name in REFERENCE_FREE:
             return "none"
         return "adapter" if self.lora.enabled else "copy"

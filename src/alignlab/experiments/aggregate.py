@@ -15,6 +15,7 @@ import yaml
 
 from alignlab.experiments.spec import Job, SweepSpec
 from alignlab.experiments.statistics import benjamini_hochberg, compare_seeds, holm, interpolate_at, seed_ci
+from alignlab.methods import names
 from alignlab.training.optim import STATE_BUFFERS
 
 EVAL_METRICS = ("gold_reward_mean", "reward_mean", "kl_k1", "kl_k3", "pooled_entropy", "pooled_entropy_prefix",
@@ -195,7 +196,7 @@ def method_curves(rows: list[dict]) -> dict[str, list[dict]]:
     that can be read at a matched KL."""
     by_method: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
-        if r.get("verb") != "eval" and isinstance(r.get("kl_k1"), (int, float)):
+        if r.get("verb") not in names("evaluation") and isinstance(r.get("kl_k1"), (int, float)):
             by_method[r.get("method", r["cell"])].append(r)
     return {m: rs for m, rs in by_method.items() if len({r["cell"] for r in rs}) >= 2}
 

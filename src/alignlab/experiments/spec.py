@@ -19,18 +19,27 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 
-from alignlab.config.errors import ConfigError, did_you_mean
+from alignlab.config.errors import ConfigError, allowed_value_error, did_you_mean
 from alignlab.config.loader import apply_override, format_validation_error, parse_override, read_yaml
 from alignlab.config.presets import resolve_preset
 from alignlab.config.schema import Section
+from alignlab.methods import DEFAULT_SWEEP_VERB, METHODS, evaluates_only
 
-Verb = Literal["sft", "rm", "pairs", "dpo", "reinforce", "rloo", "ppo", "grpo", "warp", "eval"]
-TRAINING_VERBS = ("sft", "dpo", "reinforce", "rloo", "ppo", "grpo", "warp")
 GROUPS = ("setup", "cells", "eval")
+
+
+def _registered(verb: str) -> str:
+    if verb not in METHODS:
+        raise allowed_value_error(verb, list(METHODS))
+    return verb
+
+
+Verb = Annotated[str, AfterValidator(_registered)]
+"""A method's name in `alignlab.methods.METHODS` (sft, dpo, rloo, warp, pairs, eval, ... and plug-ins)."""
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.-]+)\}")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
 
@@ -121,7 +130,7 @@ class SweepSpec(Section):
     setup_per_seed: bool = False
     """Run every setup stage once per seed (folder setup/NAME-sSEED, with `seed` set), and give the cells of seed s
     that seed's stages: the pairs' sampling and the reward model's training then vary with the seed too."""
-    verb: Verb = "dpo"
+    verb: Verb = DEFAULT_SWEEP_VERB
     """Default verb of the cells."""
     config: str | None = None
     """Default preset of the cells."""
@@ -187,9 +196,10 @@ class SweepSpec(Section):
         if self.baseline is not None and self.baseline not in {c.name for c in self.cells}:
             raise ValueError(f"baseline '{self.baseline}' is not a cell{did_you_mean(self.baseline, [c.name for c in self.cells])}")
         for c in self.cells:
-            if c.verb == "eval" and not c.model:
-                raise ValueError(f"cell '{c.name}': verb eval needs `model`")
-            if (c.verb or self.verb) != "eval" and not (c.config or self.config):
+            verb = c.verb or self.verb
+            if evaluates_only(verb) and not c.model:
+                raise ValueError(f"cell '{c.name}': verb {verb} needs `model` (it evaluates a model, trains none)")
+            if not evaluates_only(verb) and not (c.config or self.config):
                 raise ValueError(f"cell '{c.name}': no config (set the cell's or the sweep's `config`)")
         return self
 
@@ -304,7 +314,7 @@ def expand(spec: SweepSpec, cli_overrides: list[str], quick: bool) -> tuple[list
                 continue
             verb = c.verb or spec.verb
             axes = cell_axes(spec, c)
-            points = _grid_points(spec, axes, quick) if (axes and verb != "eval") else [[]]
+            points = _grid_points(spec, axes, quick) if (axes and not evaluates_only(verb)) else [[]]
             for point in points:
                 label = f"{c.name}-{_grid_label(point)}" if point else c.name
                 own = [*c.overrides, *(f"{a.key}={v}" for a, v in point)]

@@ -29,28 +29,13 @@ import yaml
 
 from alignlab.config import Config, ConfigError, load_config
 from alignlab.experiments.spec import ANALYSIS_FIELDS, Job, SweepSpec, expand, substitute
+from alignlab.methods import METHODS, evaluates_only
 from alignlab.runs.atomic import append_line, atomic_write_json, atomic_write_text
 from alignlab.runs.rundir import RunDir
 from alignlab.training.progress import console
 from alignlab.training.signals import Interrupted
 
 QUIET = ["logging.progress=false"]
-
-
-def verb_runner(verb: str):
-    """The pipeline function of a verb (imported when needed: the CLI starts fast)."""
-    from functools import partial
-
-    from alignlab.pipelines.dpo import run_dpo
-    from alignlab.pipelines.online import run_online
-    from alignlab.pipelines.pairs import run_pairs
-    from alignlab.pipelines.reward_model import run_rm
-    from alignlab.pipelines.sft import run_sft
-    from alignlab.pipelines.warp import run_warp
-
-    runners = {"sft": run_sft, "rm": run_rm, "pairs": run_pairs, "dpo": run_dpo, "warp": run_warp,
-               **{n: partial(run_online, name=n) for n in ("reinforce", "rloo", "ppo", "grpo")}}
-    return runners[verb]
 
 
 def completed(path: Path) -> bool:
@@ -143,7 +128,8 @@ def job_path(root: Path, job: Job) -> Path:
 
 def job_config(job: Job, root: Path, values: dict, progress: bool) -> Config:
     extra = ([f"seed={job.seed}"] if job.seed is not None else []) + ([] if progress else QUIET)
-    cache = [f"ref.cache_dir={root / 'ref-cache'}"] if job.verb == "dpo" else []
+    method = METHODS[job.verb]  # offline methods with a reference may precompute it: one cache for the sweep
+    cache = [f"ref.cache_dir={root / 'ref-cache'}"] if method.kind == "offline" and "ref" in method.sections else []
     return load_config(job.config, [*cache, *(substitute(o, values) for o in job.overrides), *extra,
                                     f"run_dir={job_path(root, job)}"])
 
@@ -151,13 +137,12 @@ def job_config(job: Job, root: Path, values: dict, progress: bool) -> Config:
 def train(job: Job, root: Path, values: dict, command: str, progress: bool) -> str:
     """Train one job (skip when completed, resume when interrupted); returns the model the cell started from."""
     path = job_path(root, job)
-    if job.verb == "eval":
-        model = substitute(job.model, values)
-        return model
+    if evaluates_only(job.verb):
+        return substitute(job.model, values)
     cfg = job_config(job, root, values, progress)
     if not completed(path):
         resume = path if (path / "config.yaml").exists() else None
-        verb_runner(job.verb)(cfg, command=f"{command} [{job.name}]", resume=resume)
+        METHODS[job.verb].run_function()(cfg, command=f"{command} [{job.name}]", resume=resume)
     return cfg.model.name_or_path
 
 
@@ -168,7 +153,7 @@ def evaluate(job: Job, spec: SweepSpec, root: Path, values: dict, start: str, pr
     path = job_path(root, job)
     if (path / "eval" / "eval.json").exists():
         return
-    model = substitute(job.model, values) if job.verb == "eval" else str(path)
+    model = substitute(job.model, values) if evaluates_only(job.verb) else str(path)
     vals = values | {"start": start}
     cfg = load_config(spec.eval_config, [*(substitute(o, vals) for o in job.eval_overrides), f"seed={job.seed}",
                                          f"model.name_or_path={model}", "run_dir=null", *([] if progress else QUIET)])

@@ -143,5 +143,21 @@ PREFERENCE_LOSSES = {
 }
 """loss.name → per-pair loss function."""
 
-LENGTH_NORMALIZED_BY_DEFAULT = frozenset({"ipo"})
+LENGTH_NORMALIZED_BY_DEFAULT = {"ipo"}
 """Losses whose h uses per-token average log-probs unless `loss.length_normalize` says otherwise."""
+REFERENCE_FREE = {"simpo", "orpo"}
+"""Losses that need no reference model (ref.mode none); they are length-normalised by their own definition."""
+
+
+def register_preference_loss(name: str, fn, *, reference_free: bool = False, length_normalized: bool = False):
+    """Add a DPO-family loss (a plug-in's entry point): `train dpo loss.name=NAME` then uses `fn`, which has the
+    signature of the module docstring. reference_free: it reads no reference log-probs (rc, rr are None);
+    length_normalized: its h uses per-token average log-probs by default."""
+    if name in PREFERENCE_LOSSES and PREFERENCE_LOSSES[name] is not fn:
+        raise ValueError(f"preference loss '{name}' is already registered")
+    PREFERENCE_LOSSES[name] = fn
+    if reference_free:
+        REFERENCE_FREE.add(name)
+    if length_normalized:
+        LENGTH_NORMALIZED_BY_DEFAULT.add(name)
+    return fn

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from accelerate.utils import set_seed
 
-from alignlab.algorithms import ONLINE_ALGORITHMS
 from alignlab.algorithms.reference import FrozenCopy
 from alignlab.config import Config, ConfigError
 from alignlab.data.sources import load_prompts
 from alignlab.evaluation.policy import text_metrics
+from alignlab.methods import METHODS, names
 from alignlab.models.loading import adapter_base, disable_dropout, load_model
 from alignlab.models.value import ValueHead, ValueModel, hidden_size
 from alignlab.pipelines.common import (
@@ -50,12 +50,15 @@ def check_online_config(cfg: Config, name: str) -> None:
                           "cannot be computed in advance; use copy or adapter")
     if cfg.train.max_steps is not None:
         raise ConfigError("train.max_steps: the online verbs run rl.iterations rollout batches; set rl.iterations")
-    settings = Settings.of(cfg, ONLINE_ALGORITHMS[name])
+    algorithm = METHODS[name].algorithm_class()
+    settings = Settings.of(cfg, algorithm)
     if settings.estimator in ("rloo", "grpo") and cfg.rl.k < 2:
         raise ConfigError(f"rl.k={cfg.rl.k}: advantage.estimator={settings.estimator} compares the k replies of a "
                           "prompt; set rl.k >= 2")
-    if settings.estimator == "gae" and not ONLINE_ALGORITHMS[name].needs_value:
-        raise ConfigError(f"advantage.estimator=gae needs a value model; train {name} has none (use train ppo)")
+    if settings.estimator == "gae" and not algorithm.needs_value:
+        critics = [n for n in names("online") if METHODS[n].algorithm_class().needs_value]
+        raise ConfigError(f"advantage.estimator=gae needs a value model; train {name} has none (methods with one: "
+                          f"{', '.join(critics)})")
 
 
 def _warnings(cfg: Config, settings: Settings) -> list[str]:
@@ -84,10 +87,11 @@ def build_critic(cfg: Config, policy):
 
 
 def run_online(cfg: Config, name: str, command: str = "", resume: Path | None = None) -> dict:
-    """Train with `name` ∈ ONLINE_ALGORITHMS; returns {"run_dir", "train", "eval", "steps"}."""
+    """Train the online method `name` (an online entry of `alignlab.methods.METHODS`); returns {"run_dir",
+    "train", "eval", "steps"}."""
     check_online_config(cfg, name)
     check_environment(cfg)
-    algorithm = ONLINE_ALGORITHMS[name](cfg.rl)
+    algorithm = METHODS[name].algorithm_class()(cfg.rl)
     path = agreed_run_path(cfg, resume)
     acc = make_accelerator(cfg, path)
     set_seed(cfg.seed)

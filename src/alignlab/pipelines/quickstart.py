@@ -14,16 +14,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from alignlab.config import Config, ConfigError, load_config
-from alignlab.pipelines.dpo import run_dpo
+from alignlab.methods import METHODS
 from alignlab.pipelines.evaluate import run_eval
-from alignlab.pipelines.online import run_online
-from alignlab.pipelines.pairs import run_pairs
-from alignlab.pipelines.reward_model import run_rm
-from alignlab.pipelines.sft import run_sft
 from alignlab.report.run_report import write_report
 from alignlab.runs.atomic import atomic_write_json
 from alignlab.runs.rundir import RunDir
@@ -37,20 +32,24 @@ POLICIES = {"SFT": "sft", "DPO": "dpo", "RLOO": "rloo"}
 @dataclass
 class Stage:
     name: str
-    run: Callable
+    """The stage's folder, its preset `quickstart/NAME` and the method of alignlab.methods that runs it."""
     wiring: Callable[[Path], list[str]]
     """Run folder of the quickstart → overrides that connect this stage to earlier ones."""
+
+    @property
+    def run(self) -> Callable:
+        return METHODS[self.name].run_function()
 
 
 def _stages() -> list[Stage]:
     rm = lambda root: f"reward_model:{root / 'rm'}"  # noqa: E731
+    sft = lambda root: f"model.name_or_path={root / 'sft'}"  # noqa: E731
     return [
-        Stage("sft", run_sft, lambda root: []),
-        Stage("rm", run_rm, lambda root: []),
-        Stage("pairs", run_pairs, lambda root: [f"model.name_or_path={root / 'sft'}", f"reward.scorer={rm(root)}"]),
-        Stage("dpo", run_dpo, lambda root: [f"model.name_or_path={root / 'sft'}", f"data.dataset={root / 'pairs'}"]),
-        Stage("rloo", partial(run_online, name="rloo"),
-              lambda root: [f"model.name_or_path={root / 'sft'}", f"reward.scorer={rm(root)}"]),
+        Stage("sft", lambda root: []),
+        Stage("rm", lambda root: []),
+        Stage("pairs", lambda root: [sft(root), f"reward.scorer={rm(root)}"]),
+        Stage("dpo", lambda root: [sft(root), f"data.dataset={root / 'pairs'}"]),
+        Stage("rloo", lambda root: [sft(root), f"reward.scorer={rm(root)}"]),
     ]
 
 

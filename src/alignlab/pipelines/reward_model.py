@@ -64,4 +64,6 @@ def run_rm(cfg: Config, command: str = "", resume: Path | None = None) -> dict:
         lambda c, tok: prepare_rm_data(c, tok, info), _describe, head="reward", prepare_model=_set_pad,
         save_extras=lambda folder, c, tok: _save_meta(folder, c, tok, info),
     )
-    return run_offline(cfg, method, command, resume)
+    result = run_offline(cfg, method, command, resume)
+    result["hint"] = f"use it as a scorer: reward.scorer=reward_model:{result['run_dir']}"
+    return result

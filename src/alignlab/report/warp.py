@@ -75,6 +75,29 @@ class WarpReport:
         """One printable row per entry: key, then the SHOWN metrics."""
         return [[key] + [format(e[m], f) if m in e else "-" for m, _, f in SHOWN] for key, e in self.entries.items()]
 
+    def print_summary(self, console) -> None:
+        """The table of every evaluated model, then each round's runs against their merge, on a rich console."""
+        from rich.table import Table
+
+        table = Table(title="WARP: held-out reward and KL to the starting model")
+        for header in ["model", *(name for _, name, _ in SHOWN)]:
+            table.add_column(header, justify="left" if header == "model" else "right", no_wrap=header == "model")
+        for row in self.rows():
+            table.add_row(*row)
+        console.print(table)
+        summary = self.summary()
+        for i, r in summary["rounds"].items():
+            console.print(f"round {i}: runs' mean reward {r['runs_reward_mean']:+.4f} (KL {r['runs_kl_mean']:.3f}); "
+                          f"SLERP {r['slerp_reward']:+.4f} (KL {r['slerp_kl']:.3f}); LITI "
+                          f"{r.get('liti_reward', 0):+.4f} (KL {r.get('liti_kl', 0):.3f})")
+            if r.get("sweep_reward_at_runs_kl") is not None:
+                console.print(f"  sweep start → SLERP at the runs' mean KL: reward {r['sweep_reward_at_runs_kl']:+.4f} "
+                              f"(runs' mean {r['runs_reward_mean']:+.4f})")
+        for name, gain in summary["curve_gain"].items():
+            console.print(f"curve start → SLERP minus curve start → {name.removeprefix('slerp_minus_')} at equal KL: "
+                          f"{gain:+.4f} reward (mean over the run curve's points)")
+        console.print("(final/, warp.json, reward_kl.png in the run directory)")
+
     def plot(self, out: Path) -> Path:
         """Reward against KL to the start: runs, SLERPs and LITIs as points, the sweep as a line."""
         import matplotlib

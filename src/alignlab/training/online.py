@@ -12,7 +12,7 @@ One explicit loop for every method that learns from its own samples (REINFORCE, 
    the algorithm's loss, plus β·KL computed in the graph when `kl.mode=in_loss`;
 7. log: reward, KL under every estimator (named kl_k1/kl_k2/kl_k3), entropy, length, collapse, clipping, value
    loss and the time split between generation, scoring, log-probs and training.
-An algorithm (`alignlab.algorithms.ONLINE_ALGORITHMS`) supplies its defaults and
+An algorithm (the plug-in an online entry of `alignlab.methods.METHODS` names) supplies its defaults and
 `loss(logps, values, minibatch) -> (summed loss, summed metrics)`. Every random choice of an iteration is seeded
 from (seed, iteration), so a resumed run repeats an uninterrupted one exactly.
 """
