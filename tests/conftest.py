@@ -20,7 +20,7 @@ FAST = [f"model.name_or_path={MICRO}", "model.device=cpu", "data.max_train_sampl
 def alignlab_home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("alignlab_home")
     os.environ["ALIGNLAB_HOME"] = str(home)
-    from alignlab.pipelines.base_model import ensure_builtin
+    from alignlab.pipelines.builtins import ensure_builtin
 
     ensure_builtin(MICRO)
     return home

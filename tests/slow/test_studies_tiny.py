@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_dpo_divergences_quick_within_five_minutes_and_resumable(tmp_path):
-    from alignlab.pipelines.base_model import ensure_builtin
+    from alignlab.pipelines.builtins import ensure_builtin
 
     ensure_builtin("builtin:reviews-tiny-sft")  # the built-in start model (cached) is not the sweep's time
     run_cli("sweep", "-c", "studies/dpo-divergences", "--quick", "logging.progress=false", cwd=tmp_path, timeout=900)

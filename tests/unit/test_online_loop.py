@@ -15,11 +15,11 @@ from alignlab.config.schema import KLConfig
 from alignlab.losses.kl import KL_ESTIMATORS
 from alignlab.models.value import ValueHead, ValueModel
 from alignlab.pipelines.online import check_online_config
+from alignlab.rollout.statistics import identical_fraction
 from alignlab.training.online import (
     Experience,
     Settings,
     explained_variance,
-    identical_fraction,
     last_token,
     prompts_for_iteration,
     steps_per_iteration,

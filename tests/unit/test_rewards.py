@@ -6,7 +6,7 @@ import torch
 from alignlab.config import ConfigError
 from alignlab.config.schema import RewardConfig, RewardTerm
 from alignlab.rewards import build_scorer
-from alignlab.rewards.base import Scorer
+from alignlab.rewards.base import BatchedScorer as Scorer
 from alignlab.rewards.composite import combine
 from alignlab.rewards.embedding import minilm_path
 from alignlab.rewards.rules import distinct_ngram_ratio, length_shape

@@ -106,7 +106,7 @@ def test_every_study_preset_resolves_at_both_scales(name):
 
 
 def test_a_sweep_folder_accepts_new_seeds_but_refuses_any_other_change(tmp_path):
-    from alignlab.experiments.sweep import claim_root
+    from alignlab.pipelines.sweep import claim_root
 
     claim_root(tmp_path, spec(seeds=[0]), ["seeds=[0]", "x=1"], quick=False)
     claim_root(tmp_path, spec(seeds=[0, 1]), ["x=1"], quick=False)  # more seeds: the same sweep, continued
@@ -119,7 +119,7 @@ def test_a_sweep_folder_accepts_new_seeds_but_refuses_any_other_change(tmp_path)
 
 
 def test_analysis_fields_may_change_on_a_finished_sweep_and_the_change_is_recorded(tmp_path):
-    from alignlab.experiments.sweep import analysis_changes, claim_root
+    from alignlab.pipelines.sweep import analysis_changes, claim_root
     from alignlab.report.sweep_report import post_hoc_note
 
     claim_root(tmp_path, spec(seeds=[0]), [], quick=False)
@@ -154,7 +154,7 @@ def test_a_cells_own_grid_and_seeds():
 def test_setup_per_seed_expands_stages_and_placeholders():
     from pathlib import Path
 
-    from alignlab.experiments.sweep import placeholder_values
+    from alignlab.pipelines.sweep import placeholder_values
 
     s = spec(setup_per_seed=True, cells=[*BASE["cells"], {"name": "late", "seeds": [7]}])
     setup, cells = expand(s, [], quick=False)

@@ -17,6 +17,7 @@ import copy
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Protocol, runtime_checkable
 
 import torch
 
@@ -60,8 +61,28 @@ def _base_tensors(model, keep_adapter: str | None = None) -> Iterator[tuple[str,
             yield _canonical(name), t
 
 
+@runtime_checkable
+class ReferenceStrategy(Protocol):
+    """Where reference log-probs come from (`ref.mode`): what the DPO algorithm and the online loop call."""
+
+    name: str
+    moves: bool
+    """True for a reference that follows the policy (the EMA anchor): its weights are checkpointed with the run."""
+
+    def logps(self, policy: torch.nn.Module, batch: dict, chunk: int) -> torch.Tensor:
+        """Summed reply log-probs [B] of a preference batch."""
+
+    def token_logps(self, policy: torch.nn.Module, input_ids, attention_mask, loss_mask, chunk: int) -> torch.Tensor:
+        """Per-token log-probs [N, T-1] of the given tokens, 0 outside `loss_mask`."""
+
+    def policy_updated(self, policy: torch.nn.Module) -> None:
+        """Called after every optimizer step."""
+
+
 class _Reference:
     """`running(policy)` yields the model that computes reference log-probs, frozen and in eval mode."""
+
+    moves = False
 
     def logps(self, policy, batch: dict, chunk: int) -> torch.Tensor:
         """Summed reply log-probs [B] of a preference batch."""
@@ -145,6 +166,7 @@ class EMAAnchor(_Reference):
     unwrapped model: DDP replicas are identical after a step, so every process moves its anchor the same way."""
 
     name = "ema"
+    moves = True
 
     def __init__(self, policy: torch.nn.Module, mu: float):
         self.mu = mu

@@ -33,6 +33,9 @@ class RewardModelTraining:
     def __init__(self, margin: float = 0.0, margin_scale: float = 0.0):
         self.margin, self.margin_scale = margin, margin_scale
 
+    def begin_step(self, step: int, total: int) -> None:
+        """Nothing moves per optimizer step."""
+
     @staticmethod
     def example_length(example: dict) -> int:
         return max(len(example["chosen_ids"]), len(example["rejected_ids"]))

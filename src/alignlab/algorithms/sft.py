@@ -16,6 +16,9 @@ class SFT:
     def __init__(self, label_smoothing: float = 0.0):
         self.label_smoothing = label_smoothing
 
+    def begin_step(self, step: int, total: int) -> None:
+        """Nothing moves per optimizer step."""
+
     @staticmethod
     def example_length(example: dict) -> int:
         return len(example["input_ids"])

@@ -7,7 +7,7 @@ import sys
 
 from alignlab.config.errors import ConfigError
 from alignlab.data.sources import DataError
-from alignlab.training.progress import console
+from alignlab.runs.progress import console
 from alignlab.training.signals import Interrupted, TrainingDiverged
 
 USAGE_ERRORS = (ConfigError, DataError, FileNotFoundError)

@@ -27,7 +27,7 @@ import typer
 
 from alignlab import __version__
 from alignlab.cli.errors import friendly_errors
-from alignlab.training.progress import console
+from alignlab.runs.progress import console
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="alignlab: train and compare LLM post-training methods on one config and one evaluation.")
@@ -113,7 +113,7 @@ def add_train_commands(group: typer.Typer) -> None:
 def _train_command(method):
     @friendly_errors
     def command(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT):
-        result = _run(method.run_function(), config, overrides, resume)
+        result = _run(method.name, config, overrides, resume)
         if not result.get("is_main_process", True):
             return
         PRINTERS[method.kind](result)
@@ -141,12 +141,14 @@ def merge_cmd(models: list[str] = typer.Argument(..., help="Models to merge: fol
               out: Path = typer.Option(..., "--out", "-o", help="New folder for the merged save_pretrained model.")):
     """Merge saved models into one save_pretrained folder (LoRA adapters are merged into their base first)."""
     from alignlab.config import ConfigError
+    from alignlab.pipelines.builtins import ensure_specs
     from alignlab.pipelines.merge import merge_models
 
     try:
         w = [float(x) for x in weights.split(",")] if weights else None
     except ValueError:
         raise ConfigError(f"--weights {weights!r}: expected comma-separated numbers such as 0.7,0.3") from None
+    ensure_specs(models=(*models, base))
     info = merge_models(list(models), method, out, base=base, weights=w, lam=lam, eta=eta)
     angle = info.get("mean_task_vector_angle_deg")
     console.print(f"merged {len(models)} model(s) with {method} → {info['out']}"
@@ -164,11 +166,13 @@ def eval_cmd(model: str = typer.Argument(..., help="Run directory, save_pretrain
                                       "runs/eval-NAME-TIME/ for other models).")):
     """Evaluate a model: proxy + gold reward, KL to a reference with a CI, diversity, lengths, win rate vs a
     baseline, pair accuracy, perplexity. Writes eval.json and samples.jsonl."""
+    from alignlab.pipelines.builtins import ensure_builtins
     from alignlab.pipelines.evaluate import default_out_dir, eval_config, run_eval
     from alignlab.report.evaluation import print_eval
 
     extra = ([f"eval.baseline={baseline}"] if baseline else []) + ([f"eval.reference={reference}"] if reference else [])
     cfg, start = eval_config(model, config, [*(overrides or []), *extra])
+    ensure_builtins(cfg, models=(model, start))
     record = run_eval(cfg, model, start, out or default_out_dir(cfg, model), progress=cfg.logging.progress)
     print_eval(record)
 
@@ -177,9 +181,9 @@ def eval_cmd(model: str = typer.Argument(..., help="Run directory, save_pretrain
 @friendly_errors
 def pairs_cmd(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT):
     """Build a preference dataset: sample N completions per prompt, score, filter, pair, write dataset + report."""
-    from alignlab.pipelines.pairs import run_pairs, summary_lines
+    from alignlab.pipelines.pairs import summary_lines
 
-    result = _run(run_pairs, config, overrides, resume)
+    result = _run("pairs", config, overrides, resume)
     summary_lines(result["report"])
     console.print(f"[bold]run directory:[/bold] {result['run_dir']}  (dataset/, jsonl/, pairs_report.json, "
                   f"gap_histogram.png) in {result['seconds']:.0f} s")
@@ -188,14 +192,16 @@ def pairs_cmd(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, re
 
 @base_app.command("build")
 @friendly_errors
-def base_build(name: str = typer.Option("builtin:reviews-tiny", "--name", help="Built-in model to build."),
+def base_build(name: str = typer.Option("builtin:reviews-tiny", "--name", help="Built-in model or dataset to "
+                                        "build (alignlab base list)."),
                force: bool = typer.Option(False, "--force", help="Rebuild even if cached.")):
-    """Build (pretrain) a built-in base model into the cache; later uses load it from there."""
-    from alignlab.pipelines.base_model import ensure_builtin
+    """Build a built-in model (pretrain or fine-tune it) or dataset into the cache; later uses load it from there."""
+    from alignlab.models.builtin import BUILTIN_DATASETS
+    from alignlab.pipelines.builtins import ensure_builtin, ensure_dataset
 
     name = name if name.startswith("builtin:") else f"builtin:{name}"
     try:
-        path = ensure_builtin(name, force=force)
+        path = ensure_dataset(name, force=force) if name in BUILTIN_DATASETS else ensure_builtin(name, force=force)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--name") from None
     typer.echo(str(path))
@@ -203,12 +209,23 @@ def base_build(name: str = typer.Option("builtin:reviews-tiny", "--name", help="
 
 @base_app.command("list")
 def base_list():
-    """List the built-in models and where they are cached."""
-    from alignlab.models.builtin import ALL_RECIPES, PREFIX, cache_dir
+    """List the built-in models and datasets and where they are cached."""
+    from alignlab.models.builtin import (
+        ALL_RECIPES,
+        BUILTIN_DATASETS,
+        PREFIX,
+        built_dataset,
+        built_model,
+        cache_dir,
+        dataset_dir,
+    )
 
     for key in ALL_RECIPES:
         path = cache_dir(PREFIX + key)
-        typer.echo(f"{PREFIX + key:24} {'built' if (path / 'config.json').exists() else 'not built':10} {path}")
+        typer.echo(f"{PREFIX + key:24} {'built' if built_model(path) else 'not built':10} {path}")
+    for name in BUILTIN_DATASETS:
+        path = dataset_dir(name)
+        typer.echo(f"{name:24} {'built' if built_dataset(path) else 'not built':10} {path}")
 
 
 @app.command("generate")
@@ -224,9 +241,11 @@ def generate_cmd(model: str = typer.Option("builtin:reviews-tiny", "--model", "-
                  config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG):
     """Sample completions from any model (left-padded batches); prints each with its VADER score and the mean."""
     from alignlab.config import load_config
+    from alignlab.pipelines.builtins import ensure_builtins
     from alignlab.pipelines.generate import builtin_prompts, mean_and_stderr, sample, write_jsonl
 
     cfg = load_config(config, [f"model.name_or_path={model}", *(overrides or [])])
+    ensure_builtins(cfg)
     prompts = list(prompt or [])
     if prompts_file:
         prompts += [ln for ln in prompts_file.read_text().splitlines() if ln.strip()]
@@ -284,7 +303,7 @@ def sweep_cmd(config: str = typer.Option(..., "--config", "-c", help="Sweep file
     """Run a sweep: setup stages once, then every cell x seed (trained, evaluated the same way), then results.csv,
     seed CIs, paired comparisons with the baseline and the comparison report. Resumable."""
     from alignlab.experiments.spec import load_sweep
-    from alignlab.experiments.sweep import run_sweep
+    from alignlab.pipelines.sweep import run_sweep
     from alignlab.report.sweep_print import print_sweep
 
     items = list(overrides or [])
@@ -320,10 +339,13 @@ def report_cmd(runs: list[Path] = typer.Argument(..., help="Run directories (or 
     console.print(f"report of {len(paths['runs'])} run(s): {paths['html']} (and {paths['markdown']})")
 
 
-def _run(pipeline, config, overrides, resume) -> dict:
-    """Resolve the config (or the resumed run's own) and run a verb's pipeline with the command line recorded."""
+def _run(method: str, config, overrides, resume) -> dict:
+    """Resolve the config (or the resumed run's own) and run a registered method through the door (built-ins
+    ensured first) with the command line recorded."""
+    from alignlab.pipelines.door import run_method
+
     cfg, resume_dir = _config_for(config, overrides, resume)
-    return pipeline(cfg, command=_command_line(), resume=resume_dir)
+    return run_method(method, cfg, command=_command_line(), resume=resume_dir)
 
 
 def _config_for(config, overrides, resume):

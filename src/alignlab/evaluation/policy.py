@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import torch
 
+from alignlab.algorithms.reference import ReferenceStrategy
 from alignlab.config.schema import GenerationConfig
 from alignlab.data.pairing import ends_sentence
 from alignlab.evaluation.metrics import (
@@ -29,8 +31,13 @@ from alignlab.evaluation.metrics import (
     stderr,
     words,
 )
+from alignlab.rewards.base import Scorer
 from alignlab.rollout import HFRolloutEngine, Rollout
-from alignlab.training.online import kl_per_token, reference_logps, sample_metrics, sample_prompts
+from alignlab.rollout.statistics import kl_per_token, reference_logps, sample_metrics, sample_prompts
+
+EVAL_SEED_OFFSET = 7919
+"""Held-out samples use their own fixed seed (the run's seed + this): every evaluation of a run, and every model of
+a comparison, sees the same prompts and the same sampling noise."""
 
 
 @dataclass
@@ -41,15 +48,15 @@ class HeldOut:
     k: int
     seed: int
     generation: GenerationConfig
-    scorer: object
+    scorer: Scorer
     """The training reward."""
-    gold: object | None
+    gold: Scorer | None
     """The gold scorer (None: only the training reward)."""
-    reference: object | None
+    reference: ReferenceStrategy | None
     """A reference strategy for KL (e.g. `FrozenCopy` of the starting model), or None."""
     chat: bool = False
     chunk_tokens: int = 1024
-    progress: object | None = None
+    progress: Callable[[int], None] | None = None
     """Called with the number of prompts sampled so far (a progress bar), or None."""
     target_threshold: float | None = None
     """Replies whose gold score (else reward) exceeds it are on target (`on_target_fraction`); None: not measured."""
@@ -99,6 +106,17 @@ def evaluate_policy(model, tokenizer, h: HeldOut) -> tuple[dict, list[dict]]:
         judged = gold if h.gold is not None else scores
         metrics["on_target_fraction"] = float((judged > h.target_threshold).float().mean())
     return metrics, rows
+
+
+def sampling_evaluator(held: HeldOut, tokenizer, reference: Callable[[], object] = lambda: None):
+    """The one held-out sampling evaluation both training loops run: (model, process index=0, processes=1) →
+    `evaluate_policy` on that process's share of the prompts (every `processes`-th, from `index`) with the seed
+    `held.seed + index`, and KL to `reference()` (the live reference: an EMA anchor moves during training)."""
+    def run(model, index: int = 0, processes: int = 1) -> tuple[dict, list[dict]]:
+        h = replace(held, prompts=held.prompts[index::processes], seed=held.seed + index, reference=reference())
+        return evaluate_policy(model, tokenizer, h) if h.prompts else ({}, [])
+
+    return run
 
 
 def reply_tokens(roll: Rollout, tokenizer) -> list[list[int]]:

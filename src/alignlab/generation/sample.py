@@ -12,7 +12,7 @@ import torch
 from transformers import GenerationConfig as HFGenerationConfig
 
 from alignlab.config.schema import GenerationConfig
-from alignlab.training.progress import progress_bar
+from alignlab.runs.progress import progress_bar
 
 
 def hf_generation_config(cfg: GenerationConfig, tokenizer) -> HFGenerationConfig:

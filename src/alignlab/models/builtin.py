@@ -1,8 +1,10 @@
-"""Recipes of the built-in models: architecture, corpus and pretraining budget, and where each is cached.
+"""Recipes of the built-in models and datasets, and where each is cached.
 
-A built-in model is addressed as `builtin:NAME`. It is built once (see `alignlab.pipelines.base_model`)
-into `$ALIGNLAB_HOME/models/NAME-<fingerprint>/` with `save_pretrained`, and from then on it loads
-through exactly the same `from_pretrained` path as a Hub model.
+A built-in model is addressed as `builtin:NAME`. It is built once, at the entry of the command that first names it
+(`alignlab.pipelines.builtins.ensure_builtins`), into `$ALIGNLAB_HOME/models/NAME-<fingerprint>/` with
+`save_pretrained`, and from then on it loads through exactly the same `from_pretrained` path as a Hub model. A
+built-in dataset (`BUILTIN_DATASETS`) is the output of a packaged `pairs` preset, cached the same way under
+`$ALIGNLAB_HOME/datasets/`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from alignlab.config import load_config
+from alignlab.config.presets import resolve_preset
 from alignlab.data.reviews.corpus import CorpusSpec
 
 PREFIX = "builtin:"
@@ -60,8 +64,6 @@ class FineTuneRecipe:
     base: str
 
     def fingerprint(self) -> str:
-        from alignlab.config.presets import resolve_preset
-
         payload = resolve_preset(self.preset).read_text() + RECIPES[self.base.removeprefix(PREFIX)].fingerprint()
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
@@ -92,3 +94,35 @@ def recipe(name: str) -> tuple[str, BaseRecipe | FineTuneRecipe]:
 def cache_dir(name: str) -> Path:
     key, r = recipe(name)
     return alignlab_home() / "models" / f"{key}-{r.fingerprint()}"
+
+
+BUILTIN_DATASETS = {"builtin:reviews-pairs": "pairs/reviews-tiny"}
+"""Built-in dataset → the `pairs` preset that makes it (the preference data of the DPO presets)."""
+
+
+def dataset_dir(name: str) -> Path:
+    """Cache folder of a built-in dataset: the fingerprint covers its preset's text and the recipe of the policy
+    it samples, so a changed recipe builds a new dataset instead of reusing a stale one."""
+    preset = BUILTIN_DATASETS[name]
+    _, model_recipe = recipe(load_config(preset, []).model.name_or_path)
+    payload = resolve_preset(preset).read_text() + model_recipe.fingerprint()
+    digest = hashlib.sha256(payload.encode()).hexdigest()[:12]
+    return alignlab_home() / "datasets" / f"{name.removeprefix(PREFIX)}-{digest}"
+
+
+def built_dataset(folder: Path) -> bool:
+    return (folder / "dataset" / "dataset_dict.json").exists()
+
+
+def built_model(folder: Path) -> bool:
+    return (folder / "config.json").exists()
+
+
+def builtin_path(name: str) -> Path:
+    """The cache folder of a built-in model or dataset that has been built; a one-line error when it has not."""
+    built = name in BUILTIN_DATASETS
+    folder = dataset_dir(name) if built else cache_dir(name)
+    if not (built_dataset(folder) if built else built_model(folder)):
+        raise FileNotFoundError(f"{name} is not built yet: every alignlab command builds the built-ins its config "
+                                f"names when it starts; or build it with `alignlab base build --name {name}`")
+    return folder

@@ -18,6 +18,7 @@ from transformers import (
 
 from alignlab.config.errors import ConfigError
 from alignlab.config.schema import ModelConfig
+from alignlab.models.builtin import builtin_path, is_builtin
 
 
 def split_gguf(cfg: ModelConfig) -> tuple[str, str | None]:
@@ -39,7 +40,10 @@ nothing."""
 
 
 def model_source(spec: str) -> str:
-    """A run directory stands for its `final/` folder; anything else is returned unchanged."""
+    """`builtin:NAME` stands for its cache folder (built at the command's entry), a run directory for its `final/`
+    folder; anything else is returned unchanged."""
+    if is_builtin(spec):
+        return str(builtin_path(spec))
     p = Path(spec)
     if (p / "final").is_dir() and (p / "config.yaml").exists():
         return str(p / "final")

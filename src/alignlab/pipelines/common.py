@@ -12,26 +12,31 @@ from alignlab.algorithms.reference import (
     FrozenCopy,
     NamedAdapter,
     PolicyAtStart,
+    ReferenceStrategy,
 )
 from alignlab.config import Config, ConfigError
-from alignlab.config.schema import ModelConfig
-from alignlab.models.builtin import is_builtin
+from alignlab.config.schema import DataConfig, ModelConfig
+from alignlab.models.builtin import BUILTIN_DATASETS, builtin_path
 from alignlab.models.loading import adapter_base, four_bit_config, load_model, load_tokenizer, model_source
 from alignlab.models.lora import apply_lora, parameter_counts
 from alignlab.runs.atomic import atomic_dir
+from alignlab.runs.progress import console
 from alignlab.runs.rundir import RunDir, create_run, new_run_name, open_run
-from alignlab.training.progress import console
 
 
 def resolve_model(cfg: ModelConfig) -> ModelConfig:
-    """`builtin:NAME` → its cached folder (built on first use); a run directory → its final/ model; anything
-    else is returned unchanged."""
-    if not is_builtin(cfg.name_or_path):
-        source = model_source(cfg.name_or_path)
-        return cfg if source == cfg.name_or_path else cfg.model_copy(update={"name_or_path": source})
-    from alignlab.pipelines.base_model import ensure_builtin
+    """`builtin:NAME` → its cached folder (built when the command started: `pipelines/builtins.py`); a run
+    directory → its final/ model; anything else is returned unchanged."""
+    source = model_source(cfg.name_or_path)
+    return cfg if source == cfg.name_or_path else cfg.model_copy(update={"name_or_path": source})
 
-    return cfg.model_copy(update={"name_or_path": str(ensure_builtin(cfg.name_or_path))})
+
+def resolve_data(cfg: DataConfig) -> DataConfig:
+    """A built-in dataset made by a preset (`builtin:reviews-pairs`) → its cached folder; anything else unchanged
+    (the generated built-ins such as builtin:reviews are read by `data/sources.py` itself)."""
+    if cfg.dataset not in BUILTIN_DATASETS:
+        return cfg
+    return cfg.model_copy(update={"dataset": str(builtin_path(cfg.dataset))})
 
 
 LORA_TASKS = {"causal_lm": "CAUSAL_LM", "reward": "SEQ_CLS"}
@@ -103,7 +108,7 @@ def open_run_dir(cfg: Config, path: Path, command: str, resuming: bool, is_main:
     return open_run(path) if resuming else create_run(path, cfg, command)
 
 
-def reference_strategy(cfg: Config, model):
+def reference_strategy(cfg: Config, model) -> ReferenceStrategy:
     """The strategy that produces reference log-probs (for precomputed: the one run before training).
 
     The reference adapter is `ref.adapter`, or the adapter folder the policy itself starts from (study D).

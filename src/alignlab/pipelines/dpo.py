@@ -24,10 +24,9 @@ from alignlab.data.sources import DataError, load_splits
 from alignlab.models.builtin import alignlab_home
 from alignlab.models.loading import disable_dropout
 from alignlab.models.lora import parameter_counts
-from alignlab.pipelines.builtin_data import resolve_data
-from alignlab.pipelines.common import reference_strategy
+from alignlab.pipelines.common import reference_strategy, resolve_data
 from alignlab.pipelines.offline import OfflineMethod, run_offline
-from alignlab.training.progress import console
+from alignlab.runs.progress import console
 from alignlab.training.reference_cache import (
     ReferenceCache,
     attach,

@@ -29,13 +29,13 @@ from alignlab.evaluation.heldout import pair_metrics, perplexity
 from alignlab.evaluation.metrics import length_controlled_win_rate, win_rate
 from alignlab.evaluation.policy import HeldOut, evaluate_policy
 from alignlab.models.loading import load_model
-from alignlab.pipelines.builtin_data import resolve_data
-from alignlab.pipelines.common import resolve_model
+from alignlab.pipelines.common import resolve_data, resolve_model
 from alignlab.pipelines.generate import load_for_sampling, write_jsonl
 from alignlab.rewards import build_scorer
+from alignlab.rewards.base import Scorer
 from alignlab.rollout import HFRolloutEngine
 from alignlab.runs.atomic import atomic_write_json
-from alignlab.training.progress import progress_bar
+from alignlab.runs.progress import progress_bar
 
 EVAL_DIR = "eval"
 
@@ -69,9 +69,9 @@ def default_out_dir(cfg: Config, model: str) -> Path:
 
 @dataclass
 class Scorers:
-    proxy: object
-    gold: object | None
-    judge: object | None
+    proxy: Scorer
+    gold: Scorer | None
+    judge: Scorer | None
     specs: dict = field(default_factory=dict)
 
     @property

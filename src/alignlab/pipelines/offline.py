@@ -8,7 +8,7 @@ trackers, run status, atomic final save) is shared here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from accelerate.utils import set_seed
@@ -16,8 +16,7 @@ from accelerate.utils import set_seed
 from alignlab.config import Config
 from alignlab.data.sft import fingerprint
 from alignlab.data.sources import DataError, load_prompts
-from alignlab.evaluation.policy import HeldOut, evaluate_policy
-from alignlab.pipelines.builtin_data import resolve_data
+from alignlab.evaluation.policy import EVAL_SEED_OFFSET, HeldOut, sampling_evaluator
 from alignlab.pipelines.common import (
     agreed_run_path,
     check_environment,
@@ -26,22 +25,22 @@ from alignlab.pipelines.common import (
     load_policy,
     make_accelerator,
     open_run_dir,
+    resolve_data,
     save_final,
     start_trackers,
     status_on_error,
 )
 from alignlab.rewards import build_scorer
 from alignlab.runs.metrics import MetricsLog
+from alignlab.runs.progress import console
 from alignlab.training import checkpoint as ckpt
-from alignlab.training.offline import OfflineRun, train_offline
-from alignlab.training.online import EVAL_SEED_OFFSET
-from alignlab.training.progress import console
+from alignlab.training.offline import OfflineAlgorithm, OfflineRun, train_offline
 
 
 @dataclass
 class OfflineMethod:
-    algorithm: object
-    """The loop plug-in (example_length, collate, weight, loss, evaluate)."""
+    algorithm: OfflineAlgorithm
+    """The loop plug-in."""
     prepare_data: Callable
     """(cfg, tokenizer) → (train examples, held-out examples or None, stats dict with "train"/"eval")."""
     describe_data: Callable[[dict], str]
@@ -72,7 +71,8 @@ def sample_evaluator(cfg: Config, tokenizer, reference: Callable[[], object], de
     gold = build_scorer(e.gold, cfg.reward, device=device, progress=False) if e.gold else None
     held = HeldOut(prompts, e.in_training_k, cfg.seed + EVAL_SEED_OFFSET, cfg.generation, scorer, gold, None,
                    chunk_tokens=cfg.loss.chunk_tokens)
-    return lambda model: evaluate_policy(model, tokenizer, replace(held, reference=reference()))[0]
+    evaluate = sampling_evaluator(held, tokenizer, reference)
+    return lambda model: evaluate(model)[0]
 
 
 def run_offline(cfg: Config, method: OfflineMethod, command: str = "", resume: Path | None = None) -> dict:

@@ -9,7 +9,6 @@ is a `ValueModel` (`rl.value_model=separate`, from `rl.value_init` or the policy
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 from accelerate.utils import set_seed
@@ -17,7 +16,7 @@ from accelerate.utils import set_seed
 from alignlab.algorithms.reference import FrozenCopy
 from alignlab.config import Config, ConfigError
 from alignlab.data.sources import load_prompts
-from alignlab.evaluation.policy import text_metrics
+from alignlab.evaluation.policy import EVAL_SEED_OFFSET, HeldOut, sampling_evaluator
 from alignlab.methods import METHODS, names
 from alignlab.models.loading import adapter_base, disable_dropout, load_model
 from alignlab.models.value import ValueHead, ValueModel, hidden_size
@@ -30,6 +29,7 @@ from alignlab.pipelines.common import (
     make_accelerator,
     open_run_dir,
     reference_strategy,
+    resolve_data,
     resolve_model,
     save_final,
     start_trackers,
@@ -38,9 +38,9 @@ from alignlab.pipelines.common import (
 from alignlab.rewards import build_scorer
 from alignlab.rollout import HFRolloutEngine
 from alignlab.runs.metrics import MetricsLog
+from alignlab.runs.progress import console
 from alignlab.training import checkpoint as ckpt
 from alignlab.training.online import OnlineRun, Settings, steps_per_iteration, train_online
-from alignlab.training.progress import console
 
 
 def check_online_config(cfg: Config, name: str) -> None:
@@ -96,8 +96,8 @@ def run_online(cfg: Config, name: str, command: str = "", resume: Path | None = 
     acc = make_accelerator(cfg, path)
     set_seed(cfg.seed)
     # Everything that can fail on bad input happens before the run directory exists.
-    train_prompts = load_prompts(cfg.data, cfg.data.train_split)[: cfg.data.max_train_samples]
-    eval_prompts = (load_prompts(cfg.data, cfg.data.eval_split)[: cfg.rl.eval_prompts]
+    train_prompts = load_prompts(resolve_data(cfg.data), cfg.data.train_split)[: cfg.data.max_train_samples]
+    eval_prompts = (load_prompts(resolve_data(cfg.data), cfg.data.eval_split)[: cfg.rl.eval_prompts]
                     if cfg.data.eval_split and cfg.rl.eval_prompts else [])
     policy, tokenizer = load_policy(cfg, verbose=acc.is_main_process)
     if cfg.loss.disable_dropout:
@@ -122,8 +122,10 @@ def run_online(cfg: Config, name: str, command: str = "", resume: Path | None = 
                                         "optimizer_steps_per_iteration": steps_per_iteration(cfg)})
     start_trackers(cfg, acc, path)
     engine = HFRolloutEngine(policy, tokenizer, cfg.generation, chat=cfg.rl.chat, chunk_tokens=cfg.loss.chunk_tokens)
-    loop = OnlineRun(cfg, run, acc, policy, tokenizer, algorithm, engine, scorer, reference, critic,
-                     train_prompts, eval_prompts, log, gold, text_metrics=partial(text_metrics, tokenizer=tokenizer))
+    held = HeldOut(eval_prompts, cfg.rl.eval_k, cfg.seed + EVAL_SEED_OFFSET, cfg.generation, scorer, gold, None,
+                   chat=cfg.rl.chat, chunk_tokens=cfg.loss.chunk_tokens)
+    loop = OnlineRun(cfg, run, acc, policy, tokenizer, algorithm, engine, scorer, reference, critic, train_prompts, log,
+                     evaluator=sampling_evaluator(held, tokenizer, lambda: reference) if eval_prompts else None)
     with status_on_error(acc, run):
         result = train_online(loop, resume_from=start)
     trained_critic = result.pop("critic")

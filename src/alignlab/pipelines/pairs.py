@@ -22,12 +22,12 @@ from alignlab.config import Config, ConfigError
 from alignlab.data.pairing import filter_completions, gap_stats, make_pairs
 from alignlab.data.sources import load_prompts
 from alignlab.generation.sample import sample_completions
-from alignlab.pipelines.common import check_environment
+from alignlab.pipelines.common import check_environment, resolve_data
 from alignlab.pipelines.generate import load_for_sampling
 from alignlab.rewards import build_scorer
 from alignlab.runs.atomic import append_line, atomic_dir, atomic_write_json, atomic_write_text
+from alignlab.runs.progress import console, progress_bar
 from alignlab.runs.rundir import RunDir, create_run, new_run_name, open_run
-from alignlab.training.progress import console, progress_bar
 from alignlab.training.signals import GracefulStop, Interrupted
 
 COLUMNS = ("prompt", "chosen", "rejected", "chosen_score", "rejected_score")
@@ -43,7 +43,7 @@ def run_pairs(cfg: Config, command: str = "", resume: Path | None = None) -> dic
     check_environment(cfg)
     t0 = time.time()
     # Everything that can fail on bad input happens before the run directory exists.
-    prompts = {split: load_prompts(cfg.data, split)[: cfg.pairs.max_prompts] for split in cfg.pairs.splits}
+    prompts = {split: load_prompts(resolve_data(cfg.data), split)[: cfg.pairs.max_prompts] for split in cfg.pairs.splits}
     scorer = build_scorer(cfg.reward.scorer, cfg.reward, progress=False)
     model, tokenizer = load_for_sampling(cfg.model)
     run = open_run(resume) if resume is not None else create_run(Path(cfg.run_dir or new_run_name(cfg)), cfg, command)

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alignlab.config import Config, ConfigError, load_config
-from alignlab.methods import METHODS
+from alignlab.pipelines.builtins import ensure_builtins
+from alignlab.pipelines.door import run_method
 from alignlab.pipelines.evaluate import run_eval
 from alignlab.report.run_report import write_report
 from alignlab.runs.atomic import atomic_write_json
+from alignlab.runs.progress import console
 from alignlab.runs.rundir import RunDir
-from alignlab.training.progress import console
 
 STAGES = ("sft", "rm", "pairs", "dpo", "rloo", "eval")
 POLICIES = {"SFT": "sft", "DPO": "dpo", "RLOO": "rloo"}
@@ -35,10 +36,6 @@ class Stage:
     """The stage's folder, its preset `quickstart/NAME` and the method of alignlab.methods that runs it."""
     wiring: Callable[[Path], list[str]]
     """Run folder of the quickstart → overrides that connect this stage to earlier ones."""
-
-    @property
-    def run(self) -> Callable:
-        return METHODS[self.name].run_function()
 
 
 def _stages() -> list[Stage]:
@@ -85,7 +82,7 @@ def run_stage(stage: Stage, root: Path, overrides: list[str], command: str) -> f
     t0 = time.time()
     console.rule(f"quickstart · {stage.name}")
     cfg = stage_config(stage.name, root, overrides, stage.wiring(root))
-    stage.run(cfg, command=command, resume=path if (path / "config.yaml").exists() else None)
+    run_method(stage.name, cfg, command=command, resume=path if (path / "config.yaml").exists() else None)
     return time.time() - t0
 
 
@@ -97,6 +94,7 @@ def evaluate_policies(root: Path, overrides: list[str]) -> dict[str, dict]:
                   f"eval.proxy=reward_model:{root / 'rm'}", f"eval.pairs={root / 'pairs'}", f"model.name_or_path={root / stage}", "run_dir=null"]
         cfg = load_config("quickstart/eval", [*overrides, *wiring])
         console.print(f"quickstart · eval {name}")
+        ensure_builtins(cfg)
         records[name] = run_eval(cfg, str(root / stage), str(root / "sft"), root / stage / "eval",
                                  progress=cfg.logging.progress)
     return records

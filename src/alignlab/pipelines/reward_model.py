@@ -13,7 +13,7 @@ from alignlab.config import Config
 from alignlab.data.preference import labelled_pairs, read_pairs, reward_examples
 from alignlab.data.sft import load_template
 from alignlab.data.sources import DataError, load_splits
-from alignlab.pipelines.builtin_data import resolve_data
+from alignlab.pipelines.common import resolve_data
 from alignlab.pipelines.offline import OfflineMethod, run_offline
 from alignlab.rewards.models import REWARD_META
 from alignlab.runs.atomic import atomic_write_json

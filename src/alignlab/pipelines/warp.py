@@ -29,7 +29,7 @@ from pathlib import Path
 from alignlab.algorithms.reference import FrozenCopy
 from alignlab.config import Config, ConfigError
 from alignlab.data.sources import load_prompts
-from alignlab.evaluation.policy import HeldOut, evaluate_policy
+from alignlab.evaluation.policy import EVAL_SEED_OFFSET, HeldOut, evaluate_policy
 from alignlab.models.merge import liti, mean_task_vector_angle, slerp_merge, snapshot
 from alignlab.pipelines.common import (
     agreed_run_path,
@@ -37,6 +37,7 @@ from alignlab.pipelines.common import (
     close_run,
     make_accelerator,
     open_run_dir,
+    resolve_data,
     resolve_model,
     status_on_error,
 )
@@ -45,9 +46,8 @@ from alignlab.pipelines.online import check_online_config, run_online
 from alignlab.report.warp import WarpReport
 from alignlab.rewards import build_scorer
 from alignlab.runs.metrics import MetricsLog
+from alignlab.runs.progress import console
 from alignlab.runs.rundir import RunDir
-from alignlab.training.online import EVAL_SEED_OFFSET
-from alignlab.training.progress import console
 
 
 def check_warp_config(cfg: Config) -> None:
@@ -151,7 +151,7 @@ class Evaluator:
         self.template = cfg.model
         self.log = MetricsLog(run.metrics_file)
         reference = FrozenCopy(load_full(start, cfg.model)[0].to(self.device))
-        prompts = load_prompts(cfg.data, cfg.data.eval_split)[: cfg.warp.eval_prompts]
+        prompts = load_prompts(resolve_data(cfg.data), cfg.data.eval_split)[: cfg.warp.eval_prompts]
         scorer = build_scorer(cfg.reward.scorer, cfg.reward, device=str(self.device), progress=False)
         gold = (build_scorer(cfg.rl.gold_scorer, cfg.reward, device=str(self.device), progress=False)
                 if cfg.rl.gold_scorer else None)

@@ -6,7 +6,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from alignlab.training.progress import console
+from alignlab.runs.progress import console
 
 COMPACT = [("gold", "gold_reward_mean"), ("proxy", "reward_mean"), ("KL", "kl_k1"), ("entropy", "pooled_entropy"),
            ("distinct-2", "distinct_2")]

@@ -15,7 +15,7 @@ from alignlab.report.sweep_report import (
     post_hoc_note,
     result_table,
 )
-from alignlab.training.progress import console
+from alignlab.runs.progress import console
 
 
 def _print(headers: list[str], rows: list[list[str]], title: str) -> None:

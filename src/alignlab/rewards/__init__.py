@@ -11,7 +11,7 @@ from alignlab.config.errors import ConfigError, did_you_mean
 from alignlab.config.schema import RewardConfig
 from alignlab.rewards import composite as _composite
 from alignlab.rewards import rules
-from alignlab.rewards.base import Scorer
+from alignlab.rewards.base import BatchedScorer, Scorer
 
 
 def _refuse_argument(kind: str, arg: str) -> None:
@@ -74,7 +74,7 @@ MODEL_SCORERS = ("reward_model", "classifier", "embedding")
 
 def build_scorer(spec: str | None = None, cfg: RewardConfig | None = None, device: str = "auto",
                  progress: bool = True) -> Scorer:
-    """A Scorer for `spec` (default: `cfg.scorer`)."""
+    """A `Scorer` for `spec` (default: `cfg.scorer`)."""
     cfg = cfg or RewardConfig()
     spec = spec or cfg.scorer
     kind, _, arg = spec.partition(":")
@@ -83,7 +83,7 @@ def build_scorer(spec: str | None = None, cfg: RewardConfig | None = None, devic
                           f"available: {', '.join(SCORERS)}")
     fn = SCORERS[kind](arg, cfg, device)
     batch = cfg.batch_size if kind in MODEL_SCORERS else 1024
-    return Scorer(spec, fn, batch_size=batch, progress=progress)
+    return BatchedScorer(spec, fn, batch_size=batch, progress=progress)
 
 
-__all__ = ["SCORERS", "Scorer", "build_scorer"]
+__all__ = ["SCORERS", "BatchedScorer", "Scorer", "build_scorer"]

@@ -1,6 +1,6 @@
 """The one scorer interface: `scorer.score(prompts, completions) -> tensor[batch]` (float32).
 
-A scorer is a name plus a function over one chunk of (prompt, completion) pairs. `Scorer.score` cuts the
+A scorer is a name plus a function over one chunk of (prompt, completion) pairs. `BatchedScorer.score` cuts the
 input into chunks of `batch_size`, shows a progress bar when there is more than one chunk, and checks
 the output length, so every scorer is batched the same way.
 """
@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import torch
 
-from alignlab.training.progress import progress_bar
+from alignlab.runs.progress import progress_bar
 
 
 def resolve_device(name: str) -> torch.device:
@@ -25,8 +26,20 @@ def resolve_device(name: str) -> torch.device:
 ScoreFn = Callable[[list[str], list[str]], Sequence[float] | torch.Tensor]
 
 
+@runtime_checkable
+class Scorer(Protocol):
+    """What scores replies, everywhere a reward is needed (pairs, RL, evaluation, composites)."""
+
+    name: str
+
+    def score(self, prompts: Sequence[str], completions: Sequence[str]) -> torch.Tensor:
+        """[N] float32 scores on the CPU, one per (prompt, completion)."""
+
+
 @dataclass
-class Scorer:
+class BatchedScorer:
+    """A `Scorer` from a name and a function over one chunk of pairs, called in batches with a progress bar."""
+
     name: str
     fn: ScoreFn
     batch_size: int = 256

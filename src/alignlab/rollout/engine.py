@@ -9,7 +9,7 @@ and every group-relative advantage zero (a bug of study B's code), so the engine
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import torch
 
@@ -51,6 +51,7 @@ class Rollout:
         return self.response_mask[:, 1:].bool() & self.attention_mask[:, 1:].bool()
 
 
+@runtime_checkable
 class RolloutEngine(Protocol):
     """What the online loop needs from a sampler. An engine with its own copy of the weights (e.g. vLLM) loads
     the policy's new weights in `update_weights`, which the loop calls after every update."""

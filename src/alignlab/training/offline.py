@@ -1,14 +1,7 @@
 """The offline loop: batch → loss → step.
 
 One explicit loop for every method that learns from a fixed dataset (SFT, reward models, the DPO family).
-An algorithm supplies:
-- `example_length(example)` and `collate(pad_id)`: how its examples are length-grouped and padded;
-- `weight(batch)`: the units (tokens, pairs) the batch's summed loss is over;
-- `loss(model, batch) -> (summed loss, {metric: summed value})`: metrics are logged as sum / weight;
-- `evaluate(model, batches, accelerator) -> {metric: value}`;
-- optionally `begin_step(step, total_steps)`: called once before each optimizer step (e.g. a β schedule, which
-  must move per optimizer step, not per micro-batch).
-The loop owns accumulation, clipping, scheduling, logging, evaluation (held-out, and a fixed sample of
+An algorithm is an `OfflineAlgorithm` (below); the loop owns accumulation, clipping, scheduling, logging, evaluation (held-out, and a fixed sample of
 training examples when `train.eval_train_samples` > 0), checkpoints, resume and signals.
 """
 
@@ -18,19 +11,22 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import torch
+from accelerate import Accelerator
 from torch.utils.data import DataLoader
+from transformers import PreTrainedTokenizerBase
 
 from alignlab.config import Config
 from alignlab.data.batching import LengthGroupedBatchSampler
 from alignlab.runs.metrics import MetricsLog
+from alignlab.runs.progress import progress_bar
 from alignlab.runs.rundir import RunDir
 from alignlab.training import checkpoint as ckpt
-from alignlab.training.memory import memory_report
+from alignlab.training.loop import after_step, finish, save
 from alignlab.training.optim import build_optimizer, build_scheduler
-from alignlab.training.progress import progress_bar
 from alignlab.training.signals import (
     GracefulStop,
     Interrupted,
@@ -41,16 +37,41 @@ from alignlab.training.signals import (
 )
 
 
+@runtime_checkable
+class OfflineAlgorithm(Protocol):
+    """What the offline loop needs from a method (`algorithms/sft.py`, `reward_model.py`, `dpo.py`)."""
+
+    name: str
+
+    def example_length(self, example: dict) -> int:
+        """The length its examples are grouped by (`train.group_by_length`)."""
+
+    def collate(self, pad_id: int) -> Callable[[list[dict]], dict]:
+        """examples → a padded batch."""
+
+    def weight(self, batch: dict) -> int:
+        """The units (tokens, pairs) the batch's summed loss is over; a window's loss is divided by their total."""
+
+    def begin_step(self, step: int, total: int) -> None:
+        """Called once before each optimizer step (a β schedule moves per optimizer step, not per micro-batch)."""
+
+    def loss(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, dict]:
+        """(summed loss, {metric: summed value}); metrics are logged as sum / weight."""
+
+    def evaluate(self, model: torch.nn.Module, batches, accelerator: Accelerator) -> dict[str, float]:
+        """Held-out metrics over `batches`, reduced over processes."""
+
+
 @dataclass
 class OfflineRun:
     """What the loop needs, assembled by a pipeline."""
 
     cfg: Config
     run: RunDir
-    accelerator: object
+    accelerator: Accelerator
     model: torch.nn.Module
-    tokenizer: object
-    algorithm: object
+    tokenizer: PreTrainedTokenizerBase
+    algorithm: OfflineAlgorithm
     train_examples: list[dict]
     eval_examples: list[dict] | None
     log: MetricsLog
@@ -70,6 +91,29 @@ def total_steps(cfg: Config, batches_per_epoch: int) -> int:
     return cfg.train.max_steps or cfg.train.epochs * math.ceil(batches_per_epoch / cfg.train.grad_accum)
 
 
+@dataclass
+class OfflineState:
+    """The offline loop's state in one object (`training/loop.py`'s `LoopStateLike`)."""
+
+    model: torch.nn.Module
+    """The prepared (possibly DDP-wrapped) model."""
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    eval_loaders: dict
+    """Split ("eval", "train_eval") → prepared loader."""
+    total: int
+    """Optimizer steps of the run."""
+    epoch_len: int
+    """Micro-batches per epoch."""
+    position: ckpt.LoopState = field(default_factory=ckpt.LoopState)
+    last: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def epoch(self) -> float:
+        return self.position.epoch + self.position.batch_in_epoch / self.epoch_len
+
+
 def train_offline(r: OfflineRun, resume_from=None) -> dict:
     """Train to the configured number of optimizer steps; returns the last train and eval metrics."""
     cfg, acc = r.cfg, r.accelerator
@@ -78,41 +122,38 @@ def train_offline(r: OfflineRun, resume_from=None) -> dict:
     optimizer = build_optimizer(r.model, cfg.optimizer)
     scheduler = build_scheduler(optimizer, cfg.scheduler, n_steps)
     model, optimizer, loader = acc.prepare(r.model, optimizer, loader)
-    eval_loaders = _eval_loaders(r, acc)
-    state = ckpt.LoopState()
+    s = OfflineState(model, optimizer, scheduler, _eval_loaders(r, acc), n_steps, len(loader))
     if resume_from is not None:
-        state = ckpt.load_checkpoint(resume_from, model, optimizer, scheduler, acc)
+        s.position = ckpt.load_checkpoint(resume_from, model, optimizer, scheduler, acc)
         if acc.is_main_process:
-            r.log.truncate_after(state.step)
-    if state.step == 0:
-        _evaluate(r, model, eval_loaders, 0, 0.0)  # the starting point every later eval is compared with
+            r.log.truncate_after(s.position.step)
+    pos = s.position
+    if pos.step == 0:
+        _evaluate(r, s, 0.0)  # the starting point every later eval is compared with
     model.train()
-    last = {}
-    begin_step = getattr(r.algorithm, "begin_step", lambda step, total: None)
-    with GracefulStop() as stop, progress_bar(f"{r.algorithm.name} · {cfg.name}", n_steps, state.step,
+    with GracefulStop() as stop, progress_bar(f"{r.algorithm.name} · {cfg.name}", n_steps, pos.step,
                                               enabled=cfg.logging.progress and acc.is_main_process) as bar:
-        while state.step < n_steps:
-            batches = acc.skip_first_batches(loader, state.batch_in_epoch) if state.batch_in_epoch else loader
+        while pos.step < n_steps:
+            batches = acc.skip_first_batches(loader, pos.batch_in_epoch) if pos.batch_in_epoch else loader
             # accelerate's loaders re-seed the sampler from their own iteration counter: pin both to our epoch.
-            batches.set_epoch(state.epoch)
-            sampler.set_epoch(state.epoch)
+            batches.set_epoch(pos.epoch)
+            sampler.set_epoch(pos.epoch)
             for window in _windows(iter(batches), cfg.train.grad_accum):
-                begin_step(state.step, n_steps)
-                last.update(_optimizer_step(r, model, optimizer, scheduler, window, state))
-                state.step += 1
-                state.batch_in_epoch += len(window)
-                epoch = state.epoch + state.batch_in_epoch / len(loader)
-                _after_step(r, model, optimizer, scheduler, state, eval_loaders, last, epoch, n_steps)
-                bar.update(state.step, loss=last["loss"])
+                r.algorithm.begin_step(pos.step, n_steps)
+                s.last.update(_optimizer_step(r, s, window))
+                pos.step += 1
+                pos.batch_in_epoch += len(window)
+                after_step(r, s, lambda: _evaluate(r, s, s.epoch), epoch=s.epoch)
+                bar.update(pos.step, loss=s.last["loss"])
                 if stop_requested(stop, acc):
-                    folder = _save(r, model, optimizer, scheduler, state)
-                    raise Interrupted(stop.signum, str(folder))
-                if state.step >= n_steps:
+                    raise Interrupted(stop.signum, str(save(r, s)))
+                if pos.step >= n_steps:
                     break
             else:
-                state.epoch, state.batch_in_epoch = state.epoch + 1, 0
-                _end_of_epoch(r, model, state, eval_loaders, n_steps)
-    return _finish(r, model, optimizer, scheduler, state, eval_loaders, last, len(loader))
+                pos.epoch, pos.batch_in_epoch = pos.epoch + 1, 0
+                _end_of_epoch(r, s)
+    final_eval = finish(r, s, lambda: _evaluate(r, s, s.epoch), epoch=s.epoch)
+    return {"train": s.last, "eval": final_eval, "steps": pos.step, "model": model}
 
 
 def _windows(it, size: int):
@@ -127,8 +168,8 @@ def _windows(it, size: int):
         yield window
 
 
-def _optimizer_step(r: OfflineRun, model, optimizer, scheduler, window, state) -> dict:
-    acc, algo = r.accelerator, r.algorithm
+def _optimizer_step(r: OfflineRun, s: OfflineState, window) -> dict:
+    acc, algo, model = r.accelerator, r.algorithm, s.model
     t0 = time.perf_counter()
     weight = max(1, sum(algo.weight(b) for b in window))
     loss_sum, real_tokens, padded_tokens, sums = 0.0, 0, 0, {}
@@ -137,7 +178,7 @@ def _optimizer_step(r: OfflineRun, model, optimizer, scheduler, window, state) -
         with sync, acc.autocast():
             loss, metrics = algo.loss(model, batch)
         if not finite_everywhere(loss, acc):
-            raise TrainingDiverged(diverged_message(r.run.checkpoints, "non-finite loss", state.step + 1))
+            raise TrainingDiverged(diverged_message(r.run.checkpoints, "non-finite loss", s.position.step + 1))
         acc.backward(loss / weight)
         loss_sum += loss.item()
         for k, v in metrics.items():
@@ -147,11 +188,11 @@ def _optimizer_step(r: OfflineRun, model, optimizer, scheduler, window, state) -
     max_norm = r.cfg.train.max_grad_norm or float("inf")
     grad_norm = acc.clip_grad_norm_(model.parameters(), max_norm)
     if not torch.isfinite(grad_norm) and r.cfg.train.mixed_precision != "fp16":
-        raise TrainingDiverged(diverged_message(r.run.checkpoints, "non-finite gradient norm", state.step + 1))
-    lr = scheduler.get_last_lr()[0]
-    optimizer.step()
-    scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
+        raise TrainingDiverged(diverged_message(r.run.checkpoints, "non-finite gradient norm", s.position.step + 1))
+    lr = s.scheduler.get_last_lr()[0]
+    s.optimizer.step()
+    s.scheduler.step()
+    s.optimizer.zero_grad(set_to_none=True)
     elapsed = time.perf_counter() - t0
     # Sum over processes so the logged numbers describe the global batch, not rank 0's share.
     names = sorted(sums)
@@ -162,32 +203,20 @@ def _optimizer_step(r: OfflineRun, model, optimizer, scheduler, window, state) -
             **{k: v / totals[1] for k, v in zip(names, totals[4:], strict=True)}}
 
 
-def _after_step(r, model, optimizer, scheduler, state, eval_loaders, last, epoch, n_steps) -> None:
-    cfg = r.cfg.train
-    if state.step == 1 and r.accelerator.is_main_process:
-        r.log.log(state.step, "memory", memory_report(r.accelerator.unwrap_model(model), optimizer))
-    if state.step % cfg.log_every == 0 and r.accelerator.is_main_process:
-        r.log.log(state.step, "train", last, epoch=epoch)
-    if cfg.eval_every and state.step % cfg.eval_every == 0 and state.step < n_steps:
-        _evaluate(r, model, eval_loaders, state.step, epoch)
-    if cfg.save_every and state.step % cfg.save_every == 0 and state.step < n_steps:
-        _save(r, model, optimizer, scheduler, state)
-
-
-def _end_of_epoch(r: OfflineRun, model, state, eval_loaders, n_steps: int) -> None:
+def _end_of_epoch(r: OfflineRun, s: OfflineState) -> None:
     """Evaluate at every epoch boundary (the over-fitting diagnostics compare epochs), unless the periodic
     evaluation or the final one already runs at this step."""
-    every = r.cfg.train.eval_every
-    if r.cfg.train.eval_each_epoch and state.step < n_steps and not (every and state.step % every == 0):
-        _evaluate(r, model, eval_loaders, state.step, float(state.epoch))
+    step, every = s.position.step, r.cfg.train.eval_every
+    if r.cfg.train.eval_each_epoch and step < s.total and not (every and step % every == 0):
+        _evaluate(r, s, float(s.position.epoch))
 
 
-def _evaluate(r: OfflineRun, model, loaders: dict, step: int, epoch: float) -> dict:
-    """Evaluate every split in `loaders` ("eval", maybe "train_eval"), then the sampling evaluation; returns the
+def _evaluate(r: OfflineRun, s: OfflineState, epoch: float) -> dict:
+    """Evaluate every held-out split ("eval", maybe "train_eval"), then the sampling evaluation; returns the
     held-out metrics."""
-    results = {}
+    results, model, step = {}, s.model, s.position.step
     model.eval()
-    for split, loader in loaders.items():
+    for split, loader in s.eval_loaders.items():
         results[split] = r.algorithm.evaluate(model, loader, r.accelerator)
         if r.accelerator.is_main_process:
             r.log.log(step, split, results[split], epoch=epoch)
@@ -196,27 +225,6 @@ def _evaluate(r: OfflineRun, model, loaders: dict, step: int, epoch: float) -> d
             r.log.log(step, "eval_samples", r.sample_eval(r.accelerator.unwrap_model(model)), epoch=epoch)
     model.train()
     return results.get("eval", {})
-
-
-def _save(r: OfflineRun, model, optimizer, scheduler, state):
-    folder = r.run.checkpoints / f"step-{state.step}"
-    ckpt.save_checkpoint(folder, model, optimizer, scheduler, state, r.accelerator)
-    if r.accelerator.is_main_process:
-        ckpt.prune_checkpoints(r.run.checkpoints, r.cfg.train.keep_checkpoints)
-        r.run.record_wall_time(last_checkpoint=folder.name)
-    return folder
-
-
-def _finish(r, model, optimizer, scheduler, state, eval_loaders, last, epoch_len: int) -> dict:
-    """Final log, eval and checkpoint at the last step (periodic eval/save skip that step to avoid doubles)."""
-    epoch = state.epoch + state.batch_in_epoch / epoch_len
-    if state.step % r.cfg.train.log_every and r.accelerator.is_main_process:
-        r.log.log(state.step, "train", last, epoch=epoch)
-    final_eval = _evaluate(r, model, eval_loaders, state.step, epoch)
-    latest = ckpt.latest_checkpoint(r.run.checkpoints)
-    if latest is None or latest.name != f"step-{state.step}":
-        _save(r, model, optimizer, scheduler, state)
-    return {"train": last, "eval": final_eval, "steps": state.step, "model": model}
 
 
 def _eval_loaders(r: OfflineRun, acc) -> dict:

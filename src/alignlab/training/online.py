@@ -22,26 +22,32 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
+from typing import Protocol, runtime_checkable
 
 import torch
+from accelerate import Accelerator
+from transformers import PreTrainedTokenizerBase
 
 from alignlab.algorithms.advantages import ADVANTAGES, MovingBaseline, gae, whiten
 from alignlab.algorithms.kl_control import KLController
 from alignlab.algorithms.logprobs import token_stats
-from alignlab.algorithms.reference import frozen_eval
+from alignlab.algorithms.reference import ReferenceStrategy, frozen_eval
 from alignlab.config import Config
 from alignlab.losses.kl import KL_ESTIMATORS
-from alignlab.rollout import Rollout
+from alignlab.rewards.base import Scorer
+from alignlab.rollout import Rollout, RolloutEngine
+from alignlab.rollout.statistics import kl_per_token, reference_logps, sample_metrics, sample_prompts
 from alignlab.runs.atomic import atomic_write_text
 from alignlab.runs.metrics import MetricsLog
+from alignlab.runs.progress import progress_bar
 from alignlab.runs.rundir import RunDir
 from alignlab.training import checkpoint as ckpt
-from alignlab.training.memory import memory_report
+from alignlab.training.loop import after_step, finish, save
 from alignlab.training.optim import build_optimizer, build_scheduler
-from alignlab.training.progress import progress_bar
 from alignlab.training.signals import (
     GracefulStop,
     Interrupted,
@@ -50,8 +56,6 @@ from alignlab.training.signals import (
     finite_everywhere,
     stop_requested,
 )
-
-EVAL_SEED_OFFSET = 7919  # held-out samples use their own fixed seed: every eval sees the same prompts and noise
 
 
 @dataclass(frozen=True)
@@ -70,31 +74,51 @@ class Settings:
                    pick(cfg.kl.mode, algorithm.kl_mode), pick(cfg.advantage.whiten, algorithm.whiten))
 
 
+@runtime_checkable
+class OnlineAlgorithm(Protocol):
+    """What the online loop needs from a method (`algorithms/reinforce.py`, `rloo.py`, `ppo.py`, `grpo.py`): its
+    defaults (each overridable in the config) and its loss on one micro-batch."""
+
+    name: str
+    estimator: str
+    """Advantage estimator of `ADVANTAGES` (advantage.estimator=None)."""
+    kl_estimator: str
+    """k1, k2 or k3 (kl.estimator=None)."""
+    kl_mode: str
+    """in_reward or in_loss (kl.mode=None)."""
+    whiten: bool
+    """Whiten advantages over the batch (advantage.whiten=None)."""
+    needs_value: bool
+    """It trains a critic (PPO)."""
+
+    def loss(self, logps: torch.Tensor, values: torch.Tensor | None, minibatch: Experience
+             ) -> tuple[torch.Tensor, dict]:
+        """(summed loss over the micro-batch's reply tokens, {metric: summed value}); logps, values: [n, T-1]."""
+
+
 @dataclass
 class OnlineRun:
     """What the loop needs, assembled by a pipeline."""
 
     cfg: Config
     run: RunDir
-    accelerator: object
+    accelerator: Accelerator
     policy: torch.nn.Module
-    tokenizer: object
-    algorithm: object
-    engine: object
-    """A `RolloutEngine` over the policy."""
-    scorer: object
+    tokenizer: PreTrainedTokenizerBase
+    algorithm: OnlineAlgorithm
+    engine: RolloutEngine
+    """Samples the policy's replies."""
+    scorer: Scorer
     """The training reward (`reward.scorer`)."""
-    reference: object | None
-    """A reference strategy (algorithms.reference) for the KL, or None when kl.beta = 0."""
+    reference: ReferenceStrategy | None
+    """The KL's reference, or None when kl.beta = 0."""
     critic: torch.nn.Module | None
     """PPO's value model: a `ValueModel`, or a `ValueHead` on the policy's hidden states."""
     train_prompts: list[str]
-    eval_prompts: list[str]
     log: MetricsLog
-    gold: object | None = None
-    """An extra scorer for held-out replies (`rl.gold_scorer`)."""
-    text_metrics: object | None = None
-    """Rollout → diversity metrics of held-out replies (pooled entropy, distinct-n, self-BLEU), or None."""
+    evaluator: Callable[[torch.nn.Module, int, int], tuple[dict, list[dict]]] | None = None
+    """(policy, process index, processes) → (metrics, sample rows) of the held-out evaluation on that process's
+    share of the prompts (`evaluation.policy.sampling_evaluator`); None: no evaluation."""
 
     @property
     def settings(self) -> Settings:
@@ -147,15 +171,26 @@ class LoopControl:
 
 
 @dataclass
-class Models:
-    """The prepared (possibly DDP-wrapped) policy and critic, with the one optimizer and schedule of both."""
+class OnlineState:
+    """The online loop's state in one object (`training/loop.py`'s `LoopStateLike`): the prepared (possibly
+    DDP-wrapped) policy and critic with the one optimizer and schedule of both, the moving reference, β and the
+    baseline, the position and the last iteration's metrics."""
 
     policy: torch.nn.Module
     critic: torch.nn.Module | None
-    optimizer: object
-    scheduler: object
-    anchor: object | None = None
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    control: LoopControl
+    total: int
+    """Iterations of the run."""
+    anchor: ReferenceStrategy | None = None
     """A moving reference (ref.mode=ema), checkpointed with the weights."""
+    position: ckpt.LoopState = field(default_factory=ckpt.LoopState)
+    last: dict = field(default_factory=dict)
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.policy
 
     @property
     def extras(self) -> dict:
@@ -180,34 +215,33 @@ def train_online(r: OnlineRun, resume_from=None) -> dict:
     scheduler = build_scheduler(optimizer, cfg.scheduler, n_iter * steps_per_iteration(cfg))
     policy, optimizer = acc.prepare(r.policy, optimizer)
     critic = acc.prepare(r.critic) if r.critic is not None else None
-    models = Models(policy, critic, optimizer, scheduler,
-                    anchor=r.reference if hasattr(r.reference, "checkpoint_state") else None)
-    control, state = LoopControl(cfg), ckpt.LoopState()
+    m = OnlineState(policy, critic, optimizer, scheduler, LoopControl(cfg), n_iter,
+                    anchor=r.reference if r.reference is not None and r.reference.moves else None)
     if resume_from is not None:
-        state = ckpt.load_checkpoint(resume_from, policy, optimizer, scheduler, acc, extras=models.extras)
-        control.load(state.extra)
+        m.position = ckpt.load_checkpoint(resume_from, policy, optimizer, scheduler, acc, extras=m.extras)
+        m.control.load(m.position.extra)
         if acc.is_main_process:
-            r.log.truncate_after(state.step)
-    if state.step == 0:
-        evaluate(r, models, 0, control)
-    last: dict = {}
-    with GracefulStop() as stop, progress_bar(f"{r.algorithm.name} · {cfg.name}", n_iter, state.step,
+            r.log.truncate_after(m.position.step)
+    pos = m.position
+    if pos.step == 0:
+        evaluate(r, m, 0)
+    with GracefulStop() as stop, progress_bar(f"{r.algorithm.name} · {cfg.name}", n_iter, pos.step,
                                               enabled=cfg.logging.progress and acc.is_main_process) as bar:
-        while state.step < n_iter:
-            last = iteration(r, models, control, state.step)
-            state.step += 1
-            state.extra = control.state()
-            _after_iteration(r, models, control, state, last)
-            bar.update(state.step, reward=last["reward_mean"], kl=last.get(f"kl_{r.settings.kl_estimator}", 0.0))
+        while pos.step < n_iter:
+            m.last = iteration(r, m, pos.step)
+            pos.step += 1
+            pos.extra = m.control.state()
+            after_step(r, m, lambda: evaluate(r, m, pos.step))
+            bar.update(pos.step, reward=m.last["reward_mean"], kl=m.last.get(f"kl_{r.settings.kl_estimator}", 0.0))
             if stop_requested(stop, acc):
-                folder = _save(r, models, state)
-                raise Interrupted(stop.signum, str(folder))
-    return _finish(r, models, control, state, last)
+                raise Interrupted(stop.signum, str(save(r, m)))
+    final_eval = finish(r, m, lambda: evaluate(r, m, pos.step))
+    return {"train": m.last, "eval": final_eval, "steps": pos.step, "model": m.policy, "critic": m.critic}
 
 
-def iteration(r: OnlineRun, m: Models, control: LoopControl, it: int) -> dict:
+def iteration(r: OnlineRun, m: OnlineState, it: int) -> dict:
     """One rollout batch: sample, score, prepare advantages, update; returns the iteration's metrics."""
-    cfg, acc = r.cfg, r.accelerator
+    cfg, acc, control = r.cfg, r.accelerator, m.control
     clock: dict[str, float] = {}
     prompts = prompts_for_iteration(r.train_prompts, cfg.rl.prompts_per_iteration, it, cfg.seed,
                                     acc.process_index, acc.num_processes)
@@ -216,7 +250,7 @@ def iteration(r: OnlineRun, m: Models, control: LoopControl, it: int) -> dict:
     with _timed(clock, "scoring"):
         scores = r.scorer.score(sample_prompts(roll), roll.texts).to(roll.logps.device)
     with _timed(clock, "logprobs"):
-        exp, metrics = experience(r, m, roll, scores, control)
+        exp, metrics = experience(r, m, roll, scores)
     with _timed(clock, "training"):
         metrics |= update(r, m, exp, it, control.kl.beta)
         r.engine.update_weights(acc.unwrap_model(m.policy))
@@ -232,10 +266,9 @@ def iteration(r: OnlineRun, m: Models, control: LoopControl, it: int) -> dict:
 
 
 @torch.no_grad()
-def experience(r: OnlineRun, m: Models, roll: Rollout, scores: torch.Tensor, control: LoopControl
-               ) -> tuple[Experience, dict]:
+def experience(r: OnlineRun, m: OnlineState, roll: Rollout, scores: torch.Tensor) -> tuple[Experience, dict]:
     """Reference log-probs, values, KL-shaped rewards, advantages and returns of one rollout batch."""
-    s, adv_cfg = r.settings, r.cfg.advantage
+    s, adv_cfg, control = r.settings, r.cfg.advantage, m.control
     mask = roll.token_mask  # [N, T-1]
     ref = _reference_logps(r, m, roll)
     values = _old_values(r, m, roll, mask)
@@ -260,7 +293,7 @@ def experience(r: OnlineRun, m: Models, roll: Rollout, scores: torch.Tensor, con
     return exp, metrics
 
 
-def update(r: OnlineRun, m: Models, exp: Experience, it: int, beta: float) -> dict:
+def update(r: OnlineRun, m: OnlineState, exp: Experience, it: int, beta: float) -> dict:
     """`rl.update_epochs` passes of shuffled mini-batches; returns token-averaged loss metrics."""
     cfg = r.cfg
     n = exp.input_ids.shape[0]
@@ -281,7 +314,7 @@ def update(r: OnlineRun, m: Models, exp: Experience, it: int, beta: float) -> di
                   "optimizer_steps": len(norms)}
 
 
-def _optimizer_step(r: OnlineRun, m: Models, exp: Experience, rows: torch.Tensor, beta: float, step: int
+def _optimizer_step(r: OnlineRun, m: OnlineState, exp: Experience, rows: torch.Tensor, beta: float, step: int
                     ) -> tuple[dict, float]:
     acc = r.accelerator
     micro = rows.split(r.cfg.train.batch_size)
@@ -311,7 +344,7 @@ def _optimizer_step(r: OnlineRun, m: Models, exp: Experience, rows: torch.Tensor
     return sums, float(norm)
 
 
-def micro_loss(r: OnlineRun, m: Models, mb: Experience, beta: float) -> tuple[torch.Tensor, dict]:
+def micro_loss(r: OnlineRun, m: OnlineState, mb: Experience, beta: float) -> tuple[torch.Tensor, dict]:
     """The algorithm's loss on one micro-batch, plus β·KL in the graph when `kl.mode=in_loss`."""
     s = r.settings
     st = token_stats(m.policy, mb.input_ids, mb.attention_mask, mb.response_mask, r.cfg.loss.chunk_tokens,
@@ -328,57 +361,20 @@ def micro_loss(r: OnlineRun, m: Models, mb: Experience, beta: float) -> tuple[to
 
 
 @torch.no_grad()
-def evaluate(r: OnlineRun, m: Models, step: int, control: LoopControl) -> dict:
-    """Held-out prompts × `rl.eval_k` replies (same prompts and seed every time): reward, gold reward, KL to the
-    reference on these samples, entropy, length, collapse. Samples go to samples/step-N.jsonl."""
-    cfg, acc = r.cfg, r.accelerator
-    prompts = r.eval_prompts[acc.process_index::acc.num_processes]
-    if not prompts:
+def evaluate(r: OnlineRun, m: OnlineState, step: int) -> dict:
+    """The pipeline's held-out evaluator on this process's share of the prompts (the same prompts and seed every
+    time), averaged over processes; samples go to samples/step-N.jsonl."""
+    acc = r.accelerator
+    if r.evaluator is None:
         return {}
-    roll = r.engine.generate(prompts, cfg.rl.eval_k, seed=cfg.seed + EVAL_SEED_OFFSET + acc.process_index)
-    flat = sample_prompts(roll)
-    scores = r.scorer.score(flat, roll.texts).to(roll.logps.device)
-    kl = kl_per_token(roll, _reference_logps(r, m, roll))
-    metrics = sample_metrics(roll, scores, roll.token_mask, kl)
-    if r.text_metrics is not None:
-        metrics |= r.text_metrics(roll)
-    gold = r.gold.score(flat, roll.texts) if r.gold is not None else None
-    if gold is not None:
-        metrics |= {"gold_reward_mean": float(gold.mean()), "gold_reward_std": float(gold.std()) if len(gold) > 1 else 0.0}
-    metrics = _mean_over_processes(acc, metrics) | {"kl_beta": control.kl.beta}
+    metrics, rows = r.evaluator(acc.unwrap_model(m.policy), acc.process_index, acc.num_processes)
+    numbers = _mean_over_processes(acc, {k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+    metrics = metrics | numbers | {"kl_beta": m.control.kl.beta}
     if acc.is_main_process:
         r.log.log(step, "eval", metrics)
-        rows = [{"prompt": p, "completion": c, "reward": float(sc)} | ({"gold": float(g)} if gold is not None else {})
-                for p, c, sc, g in zip(flat, roll.texts, scores, gold if gold is not None else scores, strict=True)]
         (r.run.path / "samples").mkdir(exist_ok=True)
         atomic_write_text(r.run.path / "samples" / f"step-{step}.jsonl", "".join(json.dumps(x) + "\n" for x in rows))
     return metrics
-
-
-def sample_metrics(roll: Rollout, scores: torch.Tensor, mask: torch.Tensor, kl: dict[str, torch.Tensor]) -> dict:
-    """Reward mean/std, sequence KL under each estimator, per-token entropy, length, truncation and collapse."""
-    tokens = mask.sum().clamp(min=1)
-    out = {"reward_mean": float(scores.mean()), "reward_std": float(scores.std()) if len(scores) > 1 else 0.0,
-           "entropy": float((roll.entropy * mask).sum() / tokens),
-           "response_length": float(mask.sum(-1).float().mean()),
-           "truncated_fraction": float((~roll.finished).float().mean()),
-           "identical_fraction": identical_fraction(roll.texts, roll.k)}
-    return out | {f"kl_{name}": float(v.sum(-1).mean()) for name, v in kl.items()}
-
-
-def kl_per_token(roll: Rollout, ref: torch.Tensor | None) -> dict[str, torch.Tensor]:
-    """{estimator: [N, T-1] KL on the rollout's own reply tokens}; empty without a reference."""
-    if ref is None:
-        return {}
-    return {name: fn(roll.logps, ref) * roll.token_mask for name, fn in KL_ESTIMATORS.items()}
-
-
-def identical_fraction(texts: list[str], k: int) -> float:
-    """Collapse per prompt: (k − distinct replies) / (k − 1), averaged over prompts; 0 = all differ, 1 = all equal."""
-    if k < 2:
-        return 0.0
-    groups = [texts[i:i + k] for i in range(0, len(texts), k)]
-    return sum((k - len(set(g))) / (k - 1) for g in groups) / max(len(groups), 1)
 
 
 def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
@@ -391,10 +387,6 @@ def last_token(mask: torch.Tensor) -> torch.Tensor:
     """[N, T-1] bool: the last True of each row of `mask`."""
     after = mask.long().flip(-1).cumsum(-1).flip(-1)  # True positions at or after each column
     return mask & (after == 1)
-
-
-def sample_prompts(roll: Rollout) -> list[str]:
-    return [p for p in roll.prompts for _ in range(roll.k)]
 
 
 def prompts_for_iteration(prompts: list[str], per_process: int, it: int, seed: int, rank: int, world: int) -> list[str]:
@@ -410,23 +402,11 @@ def _permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(_seed(seed, epoch, 0)))
 
 
-def _reference_logps(r: OnlineRun, m: Models, roll: Rollout) -> torch.Tensor | None:
+def _reference_logps(r: OnlineRun, m: OnlineState, roll: Rollout) -> torch.Tensor | None:
     return reference_logps(r.reference, m.policy, roll, r.cfg.generation.batch_size, r.cfg.loss.chunk_tokens)
 
 
-def reference_logps(reference, policy, roll: Rollout, batch_size: int, chunk_tokens: int) -> torch.Tensor | None:
-    """[N, T-1] reference log-probs of the rollout's own tokens, `batch_size` rows per pass; None without one."""
-    if reference is None:
-        return None
-    out = []
-    for s in range(0, roll.input_ids.shape[0], batch_size):
-        rows = slice(s, s + batch_size)
-        out.append(reference.token_logps(policy, roll.input_ids[rows], roll.attention_mask[rows],
-                                         roll.response_mask[rows], chunk_tokens))
-    return torch.cat(out)
-
-
-def _old_values(r: OnlineRun, m: Models, roll: Rollout, mask: torch.Tensor) -> torch.Tensor | None:
+def _old_values(r: OnlineRun, m: OnlineState, roll: Rollout, mask: torch.Tensor) -> torch.Tensor | None:
     if m.critic is None:
         return None
     chunk, out = r.cfg.generation.batch_size, []
@@ -461,37 +441,3 @@ def _mean_over_processes(acc, metrics: dict) -> dict:
     values = acc.reduce(torch.tensor([float(metrics[k]) for k in names], dtype=torch.float64, device=acc.device),
                         reduction="mean")
     return dict(zip(names, values.tolist(), strict=True))
-
-
-def _after_iteration(r: OnlineRun, m: Models, control: LoopControl, state, last: dict) -> None:
-    cfg, acc = r.cfg.train, r.accelerator
-    if state.step == 1 and acc.is_main_process:
-        r.log.log(state.step, "memory", memory_report(acc.unwrap_model(m.policy), m.optimizer))
-    if state.step % cfg.log_every == 0 and acc.is_main_process:
-        r.log.log(state.step, "train", last)
-    if cfg.eval_every and state.step % cfg.eval_every == 0 and state.step < r.cfg.rl.iterations:
-        evaluate(r, m, state.step, control)
-    if cfg.save_every and state.step % cfg.save_every == 0 and state.step < r.cfg.rl.iterations:
-        _save(r, m, state)
-
-
-def _save(r: OnlineRun, m: Models, state):
-    folder = r.run.checkpoints / f"step-{state.step}"
-    ckpt.save_checkpoint(folder, m.policy, m.optimizer, m.scheduler, state, r.accelerator, extras=m.extras)
-    if r.accelerator.is_main_process:
-        ckpt.prune_checkpoints(r.run.checkpoints, r.cfg.train.keep_checkpoints)
-        r.run.record_wall_time(last_checkpoint=folder.name)
-    return folder
-
-
-def _finish(r: OnlineRun, m: Models, control: LoopControl, state, last: dict) -> dict:
-    """Final log, eval and checkpoint (the periodic ones skip the last iteration to avoid doubles)."""
-    if last and state.step % r.cfg.train.log_every and r.accelerator.is_main_process:
-        r.log.log(state.step, "train", last)
-    final_eval = evaluate(r, m, state.step, control)
-    latest = ckpt.latest_checkpoint(r.run.checkpoints)
-    if latest is None or latest.name != f"step-{state.step}":
-        _save(r, m, state)
-    return {"train": last, "eval": final_eval, "steps": state.step, "model": m.policy, "critic": m.critic}
-
-

@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from alignlab.algorithms.reference import weights_fingerprint
 from alignlab.data.sft import fingerprint
 from alignlab.runs.atomic import atomic_save
-from alignlab.training.progress import progress_bar
+from alignlab.runs.progress import progress_bar
 
 PAIR_FIELDS = ("chosen_ids", "chosen_mask", "rejected_ids", "rejected_mask")
 

@@ -28,11 +28,16 @@ from pathlib import Path
 import yaml
 
 from alignlab.config import Config, ConfigError, load_config
+from alignlab.experiments.aggregate import aggregate
 from alignlab.experiments.spec import ANALYSIS_FIELDS, Job, SweepSpec, expand, substitute
 from alignlab.methods import METHODS, evaluates_only
+from alignlab.pipelines.builtins import ensure_builtins
+from alignlab.pipelines.door import run_method
+from alignlab.pipelines.evaluate import run_eval
+from alignlab.report.sweep_report import write_sweep_report
 from alignlab.runs.atomic import append_line, atomic_write_json, atomic_write_text
+from alignlab.runs.progress import console, progress_bar
 from alignlab.runs.rundir import RunDir
-from alignlab.training.progress import console
 from alignlab.training.signals import Interrupted
 
 QUIET = ["logging.progress=false"]
@@ -142,14 +147,12 @@ def train(job: Job, root: Path, values: dict, command: str, progress: bool) -> s
     cfg = job_config(job, root, values, progress)
     if not completed(path):
         resume = path if (path / "config.yaml").exists() else None
-        METHODS[job.verb].run_function()(cfg, command=f"{command} [{job.name}]", resume=resume)
+        run_method(job.verb, cfg, command=f"{command} [{job.name}]", resume=resume)
     return cfg.model.name_or_path
 
 
 def evaluate(job: Job, spec: SweepSpec, root: Path, values: dict, start: str, progress: bool) -> None:
     """The sweep's common evaluation of one cell (skipped when eval/eval.json exists)."""
-    from alignlab.pipelines.evaluate import run_eval
-
     path = job_path(root, job)
     if (path / "eval" / "eval.json").exists():
         return
@@ -157,6 +160,7 @@ def evaluate(job: Job, spec: SweepSpec, root: Path, values: dict, start: str, pr
     vals = values | {"start": start}
     cfg = load_config(spec.eval_config, [*(substitute(o, vals) for o in job.eval_overrides), f"seed={job.seed}",
                                          f"model.name_or_path={model}", "run_dir=null", *([] if progress else QUIET)])
+    ensure_builtins(cfg, models=(model, start))
     run_eval(cfg, model, start, path / "eval", progress=progress)
 
 
@@ -228,8 +232,6 @@ def run_sequential(jobs: list[Job], spec: SweepSpec, root: Path, state: State, c
 def run_parallel(jobs: list[Job], spec: SweepSpec, root: Path, state: State, command: str, n: int,
                  offset: int, total: int) -> None:
     """Cells in `n` worker processes (spawned), each with cores / n threads; progress bars off in workers."""
-    from alignlab.training.progress import progress_bar
-
     todo = [j for j in jobs if not state.done(j)]
     threads = max(1, (os.cpu_count() or 1) // n)
     console.print(f"sweep · {len(todo)} cell run(s) in {n} processes × {threads} thread(s)"
@@ -248,9 +250,6 @@ def run_parallel(jobs: list[Job], spec: SweepSpec, root: Path, state: State, com
 def run_sweep(spec: SweepSpec, overrides: list[str], quick: bool = False, root: Path | None = None,
               jobs: int = 1, command: str = "alignlab sweep", progress: bool = True) -> dict:
     """Run (or continue) a sweep; then aggregate and write the report. Returns the summary."""
-    from alignlab.experiments.aggregate import aggregate
-    from alignlab.report.sweep_report import write_sweep_report
-
     setup, cells = expand(spec, overrides, quick)
     root = (root or default_root(spec, quick, _output_dir(setup, cells))).resolve()  # workers, resumes: any cwd
     claim_root(root, spec, overrides, quick)

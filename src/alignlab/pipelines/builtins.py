@@ -1,8 +1,15 @@
-"""Build a built-in model: corpus → BPE tokenizer → GPT-2 init → pretraining on the offline loop; or, for a
-fine-tuned recipe, a packaged preset run on its built-in base (builtin:reviews-tiny-sft = sft/reviews-tiny).
+"""Built-in models and datasets, ensured once at a verb's entry (lock, build, cache); loaders only load.
 
-The result is a plain `save_pretrained` folder in the cache; `builtin:NAME` then resolves to it and
-loads like any Hub model. The same recipe and seed give the same weights.
+`ensure_builtins(cfg)` is the door: every command (`train`, `pairs`, `eval`, `generate`, `merge`, each sweep job,
+each quickstart stage) calls it with its config before anything loads, and it builds every `builtin:NAME` model
+or dataset that config names and that is not in the cache yet. Later, `builtin:NAME` resolves to its cache folder
+(`models/builtin.py`) and loads like any other folder; a built-in that was never built is a one-line error.
+
+- A built-in model is built from its recipe: corpus → BPE tokenizer → GPT-2 init → pretraining on the offline
+  loop; or, for a fine-tuned recipe, a packaged preset run on its built-in base (builtin:reviews-tiny-sft =
+  sft/reviews-tiny). The result is a plain `save_pretrained` folder. The same recipe and seed give the same weights.
+- A built-in dataset (`builtin:reviews-pairs`) is the output of its `pairs` preset (samples of the built-in SFT
+  policy scored by the gold reward), cached under a fingerprint of the preset and the policy's recipe.
 """
 
 from __future__ import annotations
@@ -18,9 +25,37 @@ from pathlib import Path
 from alignlab.config import Config, load_config
 from alignlab.data.reviews.corpus import pretrain_texts
 from alignlab.data.tokenizer import train_bpe
-from alignlab.models.builtin import BaseRecipe, FineTuneRecipe, cache_dir, recipe
+from alignlab.models.builtin import (
+    BUILTIN_DATASETS,
+    BaseRecipe,
+    FineTuneRecipe,
+    built_dataset,
+    built_model,
+    cache_dir,
+    dataset_dir,
+    is_builtin,
+    recipe,
+)
+from alignlab.pipelines.pairs import run_pairs
+from alignlab.pipelines.sft import run_sft
 from alignlab.runs.atomic import atomic_write_json
-from alignlab.training.progress import console
+from alignlab.runs.progress import console
+
+
+def ensure_builtins(cfg: Config, models: tuple[str | None, ...] = (), datasets: tuple[str | None, ...] = ()) -> None:
+    """Build every built-in model and dataset `cfg` (and the extra `models` / `datasets` specs) names."""
+    ensure_specs(models=(cfg.model.name_or_path, cfg.model.tokenizer, cfg.rl.value_init, cfg.eval.reference,
+                         cfg.eval.baseline, *models),
+                 datasets=(cfg.data.dataset, cfg.eval.pairs, cfg.eval.sft_data, *datasets))
+
+
+def ensure_specs(models: tuple[str | None, ...] = (), datasets: tuple[str | None, ...] = ()) -> None:
+    """Build the built-ins among these model and dataset specs (others, and None, are skipped)."""
+    for spec in dict.fromkeys(s for s in models if s and is_builtin(s)):
+        ensure_builtin(spec)
+    for spec in dict.fromkeys(s for s in datasets if s in BUILTIN_DATASETS):
+        ensure_dataset(spec)
+
 
 DISTRIBUTED_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
                    "ACCELERATE_USE_CPU", "ACCELERATE_DYNAMO_BACKEND")
@@ -29,10 +64,10 @@ DISTRIBUTED_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MAST
 def ensure_builtin(name: str, force: bool = False) -> Path:
     """The cached folder of `builtin:NAME`, building it first if needed (one builder at a time)."""
     dest = cache_dir(name)
-    if (dest / "config.json").exists() and not force:
+    if built_model(dest) and not force:
         return dest
     with build_lock(dest.with_suffix(".lock")):
-        if (dest / "config.json").exists() and not force:
+        if built_model(dest) and not force:
             return dest
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             _build_in_subprocess(name)  # a distributed process group must not run a nested trainer
@@ -46,9 +81,8 @@ def build_builtin(name: str, dest: Path) -> Path:
     console.print(f"building builtin:{key} (first use; cached in {dest})")
     staging = dest.with_name(f".{dest.name}.build")
     shutil.rmtree(staging, ignore_errors=True)
-    from alignlab.pipelines.sft import run_sft
-
     if isinstance(r, FineTuneRecipe):
+        ensure_builtin(r.base)
         cfg = load_config(r.preset, [f"model.name_or_path={r.base}", f"run_dir={staging / 'run'}",
                                      "logging.report_to=[]"])
         result = run_sft(cfg, command=f"base build {name}")
@@ -110,3 +144,31 @@ def build_lock(path: Path):
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def ensure_dataset(name: str, force: bool = False) -> Path:
+    """The cached folder of the built-in dataset `name`, building it (and the policy it samples) if needed."""
+    dest = dataset_dir(name)
+    if built_dataset(dest) and not force:
+        return dest
+    if force:
+        shutil.rmtree(dest, ignore_errors=True)
+    ensure_builtin(load_config(BUILTIN_DATASETS[name], []).model.name_or_path)
+    with build_lock(dest.with_suffix(".lock")):
+        if built_dataset(dest):
+            return dest
+        staging = dest.with_name(f".{dest.name}.build")
+        shutil.rmtree(staging, ignore_errors=True)
+        console.print(f"building {name} (first use; cached in {dest})")
+        overrides = [f"run_dir={staging}", "logging.report_to=[]"]
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            # `pairs` batches generation in one process: build it outside the distributed launch.
+            env = {k: v for k, v in os.environ.items() if k not in DISTRIBUTED_ENV}
+            subprocess.run([sys.executable, "-m", "alignlab", "pairs", "-c", BUILTIN_DATASETS[name], *overrides],
+                           check=True, env=env)
+        else:
+            report = run_pairs(load_config(BUILTIN_DATASETS[name], overrides), command=f"build {name}")["report"]
+            console.print(f"{name} ready: " + ", ".join(f"{split} {s['pairs']} pairs"
+                                                         for split, s in report["splits"].items()))
+        os.replace(staging, dest)
+    return dest
