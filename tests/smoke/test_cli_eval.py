@@ -92,7 +92,7 @@ def test_eval_refuses_a_reference_with_another_vocabulary(alignlab_home, tmp_pat
     from typer.testing import CliRunner
 
     from alignlab.cli.main import app
-    from alignlab.config.schema import ModelConfig
+    from alignlab.config.common import ModelConfig
     from alignlab.pipelines.generate import load_for_sampling
 
     model, tok = load_for_sampling(ModelConfig(name_or_path=MICRO, device="cpu"))

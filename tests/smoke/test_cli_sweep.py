@@ -61,7 +61,7 @@ def check_sweep(root: Path, name: str, extra: list[str] = ()) -> dict:
 def weights_changed(run: Path, start: str) -> bool:
     import torch
 
-    from alignlab.config.schema import ModelConfig
+    from alignlab.config.common import ModelConfig
     from alignlab.models.loading import load_full_model
     from alignlab.pipelines.common import resolve_model
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from alignlab.config.schema import GenerationConfig, ModelConfig
+from alignlab.config.common import GenerationConfig, ModelConfig
 
 
 def _gguf_path() -> Path | None:

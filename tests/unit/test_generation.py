@@ -13,7 +13,7 @@ def test_top_k_zero_stays_off_and_is_not_replaced_by_the_library_default():
     # transformers fills an unset (None) top_k with 50 at generate time: 0 must be passed through as 0
     from types import SimpleNamespace
 
-    from alignlab.config.schema import GenerationConfig
+    from alignlab.config.common import GenerationConfig
     from alignlab.generation.sample import hf_generation_config
 
     tok = SimpleNamespace(pad_token_id=1, eos_token_id=0)

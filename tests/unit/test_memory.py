@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from alignlab.config.schema import OptimizerConfig
+from alignlab.config.common import OptimizerConfig
 from alignlab.training.memory import memory_report
 from alignlab.training.optim import STATE_BUFFERS, build_optimizer
 

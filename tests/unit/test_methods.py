@@ -37,7 +37,7 @@ def test_every_training_method_is_a_train_command_and_its_plugin_loads():
 
 
 def test_a_registered_online_method_is_accepted_by_warp_and_the_sweep_spec():
-    from alignlab.experiments.spec import SweepSpec
+    from alignlab.config.sweep import SweepSpec
 
     method = Method("test-online", "online", "a test entry", ("rl",), runner="alignlab.pipelines.online:run_online",
                     algorithm="alignlab.algorithms.rloo:RLOO")
@@ -55,7 +55,7 @@ def test_a_registered_online_method_is_accepted_by_warp_and_the_sweep_spec():
 
 
 def test_unknown_verbs_and_losses_name_the_allowed_values():
-    from alignlab.experiments.spec import SweepSpec
+    from alignlab.config.sweep import SweepSpec
 
     with pytest.raises(ValueError, match="must be one of: sft, rm, dpo"):
         SweepSpec(name="s", config="x", verb="dpoo", cells=[{"name": "a"}])

@@ -11,7 +11,7 @@ from alignlab.algorithms.advantages import MovingBaseline
 from alignlab.algorithms.kl_control import KLController
 from alignlab.algorithms.logprobs import token_stats
 from alignlab.config import ConfigError, load_config
-from alignlab.config.schema import KLConfig
+from alignlab.config.online import KLConfig
 from alignlab.losses.kl import KL_ESTIMATORS
 from alignlab.models.value import ValueHead, ValueModel
 from alignlab.pipelines.online import check_online_config

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from alignlab.config.schema import OptimizerConfig, SchedulerConfig
+from alignlab.config.common import OptimizerConfig, SchedulerConfig
 from alignlab.training.optim import build_optimizer, build_scheduler
 
 

@@ -3,7 +3,8 @@ import torch
 from datasets import Dataset
 
 from alignlab.algorithms.reward_model import RewardModelTraining, pair_collate
-from alignlab.config.schema import DataConfig, RMConfig
+from alignlab.config.data import DataConfig
+from alignlab.config.offline import RMConfig
 from alignlab.data.preference import encode_for_reward, labelled_pairs, read_pairs
 from alignlab.data.sources import DataError
 

@@ -12,7 +12,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from alignlab.algorithms.dpo import PreferenceOptimisation, beta_at
 from alignlab.algorithms.reference import AdapterOff, FrozenCopy, NamedAdapter, PolicyAtStart
-from alignlab.config.schema import BetaConfig, LossConfig
+from alignlab.config.offline import BetaConfig, LossConfig
 from alignlab.data.batching import preference_collate
 from alignlab.data.tokenizer import train_bpe
 from alignlab.training.reference_cache import (

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from alignlab.config import ConfigError
-from alignlab.config.schema import RewardConfig, RewardTerm
+from alignlab.config.common import RewardConfig, RewardTerm
 from alignlab.rewards import build_scorer
 from alignlab.rewards.base import BatchedScorer as Scorer
 from alignlab.rewards.composite import combine

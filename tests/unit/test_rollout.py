@@ -7,7 +7,7 @@ import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
 from alignlab.algorithms.logprobs import token_logps
-from alignlab.config.schema import GenerationConfig
+from alignlab.config.common import GenerationConfig
 from alignlab.data.tokenizer import train_bpe
 from alignlab.rollout import HFRolloutEngine
 from alignlab.rollout.engine import _until_first_stop

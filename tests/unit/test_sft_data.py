@@ -1,7 +1,7 @@
 import pytest
 from datasets import Dataset
 
-from alignlab.config.schema import DataConfig
+from alignlab.config.data import DataConfig
 from alignlab.data.sft import IGNORE, tokenize_rows
 from alignlab.data.sources import DataError
 

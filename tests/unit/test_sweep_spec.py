@@ -3,7 +3,8 @@
 import pytest
 
 from alignlab.config import ConfigError
-from alignlab.experiments.spec import SweepSpec, expand, load_sweep, substitute, targeted
+from alignlab.config.sweep import SweepSpec
+from alignlab.experiments.spec import expand, load_sweep, substitute, targeted
 
 BASE = {"name": "t", "vars": {"m": "builtin:x"}, "config": "dpo/reviews-tiny",
         "setup": [{"name": "pairs", "verb": "pairs", "config": "pairs/reviews-tiny", "overrides": ["a=1"]}],

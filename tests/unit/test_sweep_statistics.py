@@ -215,8 +215,8 @@ def test_per_cell_groups_seeds():
 
 
 def test_matched_kl_reads_each_seed_off_its_curve():
+    from alignlab.config.sweep import SweepSpec
     from alignlab.experiments.aggregate import matched_kl
-    from alignlab.experiments.spec import SweepSpec
 
     def row(method, kl, gold, seed, point):
         return {"cell": f"{method}-b={point}", "method": method, "seed": seed, "verb": "dpo", "kl_k1": kl,

@@ -12,7 +12,7 @@ import math
 import torch
 
 from alignlab.algorithms.logprobs import sequence_logps
-from alignlab.config.schema import BetaConfig, LossConfig
+from alignlab.config.offline import BetaConfig, LossConfig
 from alignlab.data.batching import preference_collate
 from alignlab.losses.preference import LENGTH_NORMALIZED_BY_DEFAULT, PREFERENCE_LOSSES, pair_accuracy
 

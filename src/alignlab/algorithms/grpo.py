@@ -7,7 +7,7 @@ the graph (`kl.mode=in_loss`), so the reward itself is not KL-shaped. No value m
 
 from __future__ import annotations
 
-from alignlab.config.schema import RLConfig
+from alignlab.config.online import RLConfig
 from alignlab.losses.policy_gradient import ppo_clip_loss
 
 

@@ -7,7 +7,7 @@ KL is the mean sequence KL of the iteration under the configured estimator.
 
 from __future__ import annotations
 
-from alignlab.config.schema import KLConfig
+from alignlab.config.online import KLConfig
 
 
 class KLController:

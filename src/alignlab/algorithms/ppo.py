@@ -8,7 +8,7 @@ reuses each rollout batch, which is what the ratio clipping is for.
 
 from __future__ import annotations
 
-from alignlab.config.schema import RLConfig
+from alignlab.config.online import RLConfig
 from alignlab.losses.policy_gradient import clipped_value_loss, ppo_clip_loss
 
 

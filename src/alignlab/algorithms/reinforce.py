@@ -6,7 +6,7 @@ reply token's advantage is R − b with R = score − β·Σ_t KL_t and b the mo
 
 from __future__ import annotations
 
-from alignlab.config.schema import RLConfig
+from alignlab.config.online import RLConfig
 from alignlab.losses.policy_gradient import reinforce_loss
 
 

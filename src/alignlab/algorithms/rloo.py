@@ -9,7 +9,7 @@ and KL rose to 124). `kl.mode=in_loss` keeps it in the graph instead.
 from __future__ import annotations
 
 from alignlab.algorithms.reinforce import score_function_loss
-from alignlab.config.schema import RLConfig
+from alignlab.config.online import RLConfig
 
 
 class RLOO:

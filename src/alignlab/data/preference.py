@@ -13,7 +13,8 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass
 
-from alignlab.config.schema import DataConfig, RMConfig
+from alignlab.config.data import DataConfig
+from alignlab.config.offline import RMConfig
 from alignlab.data.sft import (
     detect_format,
     encode_messages,

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from alignlab.config.schema import DataConfig
+from alignlab.config.data import DataConfig
 from alignlab.data.sources import ROW_INDEX, DataError
 
 IGNORE = -100

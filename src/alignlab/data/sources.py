@@ -6,7 +6,7 @@ from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
-from alignlab.config.schema import DataConfig
+from alignlab.config.data import DataConfig
 from alignlab.data.reviews import corpus
 from alignlab.data.reviews.preferences import preference_rows
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from alignlab.algorithms.reference import ReferenceStrategy
-from alignlab.config.schema import GenerationConfig
+from alignlab.config.common import GenerationConfig
 from alignlab.data.pairing import ends_sentence
 from alignlab.evaluation.metrics import (
     distinct_n,

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import yaml
 
-from alignlab.experiments.spec import Job, SweepSpec
+from alignlab.config.sweep import SweepSpec
+from alignlab.experiments.spec import Job
 from alignlab.experiments.statistics import benjamini_hochberg, compare_seeds, holm, interpolate_at, seed_ci
 from alignlab.methods import names
 from alignlab.training.optim import STATE_BUFFERS

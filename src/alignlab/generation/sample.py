@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from transformers import GenerationConfig as HFGenerationConfig
 
-from alignlab.config.schema import GenerationConfig
+from alignlab.config.common import GenerationConfig
 from alignlab.runs.progress import progress_bar
 
 

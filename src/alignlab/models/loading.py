@@ -16,8 +16,8 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from alignlab.config.common import ModelConfig
 from alignlab.config.errors import ConfigError
-from alignlab.config.schema import ModelConfig
 from alignlab.models.builtin import builtin_path, is_builtin
 
 

@@ -6,7 +6,7 @@ from peft import LoraConfig as PeftLoraConfig
 from peft import get_peft_model, prepare_model_for_kbit_training
 from transformers import PreTrainedModel
 
-from alignlab.config.schema import LoraConfig
+from alignlab.config.common import LoraConfig
 
 
 def apply_lora(model: PreTrainedModel, cfg: LoraConfig, quantized: bool = False, checkpointing: bool = False,

@@ -15,7 +15,8 @@ from alignlab.algorithms.reference import (
     ReferenceStrategy,
 )
 from alignlab.config import Config, ConfigError
-from alignlab.config.schema import DataConfig, ModelConfig
+from alignlab.config.common import ModelConfig
+from alignlab.config.data import DataConfig
 from alignlab.models.builtin import BUILTIN_DATASETS, builtin_path
 from alignlab.models.loading import adapter_base, four_bit_config, load_model, load_tokenizer, model_source
 from alignlab.models.lora import apply_lora, parameter_counts

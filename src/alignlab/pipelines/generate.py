@@ -6,7 +6,7 @@ import json
 import statistics
 from pathlib import Path
 
-from alignlab.config.schema import GenerationConfig, ModelConfig
+from alignlab.config.common import GenerationConfig, ModelConfig
 from alignlab.data.reviews.corpus import CorpusSpec, prompts_for_split
 from alignlab.data.reviews.gold import vader_compound
 from alignlab.evaluation.metrics import stderr

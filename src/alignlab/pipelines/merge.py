@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alignlab.config import ConfigError
-from alignlab.config.schema import ModelConfig
+from alignlab.config.common import ModelConfig
 from alignlab.models.loading import load_full_model, load_tokenizer
 from alignlab.models.merge import MERGE_METHODS, StateDict, mean_task_vector_angle, snapshot
 from alignlab.pipelines.common import resolve_model

@@ -28,8 +28,9 @@ from pathlib import Path
 import yaml
 
 from alignlab.config import Config, ConfigError, load_config
+from alignlab.config.sweep import ANALYSIS_FIELDS, SweepSpec
 from alignlab.experiments.aggregate import aggregate
-from alignlab.experiments.spec import ANALYSIS_FIELDS, Job, SweepSpec, expand, substitute
+from alignlab.experiments.spec import Job, expand, substitute
 from alignlab.methods import METHODS, evaluates_only
 from alignlab.pipelines.builtins import ensure_builtins
 from alignlab.pipelines.door import run_method

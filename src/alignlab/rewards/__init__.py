@@ -7,8 +7,8 @@ Scorers are chosen through the `SCORERS` table, never through a chain of name te
 
 from __future__ import annotations
 
+from alignlab.config.common import RewardConfig
 from alignlab.config.errors import ConfigError, did_you_mean
-from alignlab.config.schema import RewardConfig
 from alignlab.rewards import composite as _composite
 from alignlab.rewards import rules
 from alignlab.rewards.base import BatchedScorer, Scorer

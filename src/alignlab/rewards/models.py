@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
+from alignlab.config.common import ModelConfig, RewardConfig
 from alignlab.config.errors import ConfigError
-from alignlab.config.schema import ModelConfig, RewardConfig
 from alignlab.data.batching import pad_right
 from alignlab.data.preference import encode_for_reward, render_for_reward
 from alignlab.models.loading import adapter_base, load_model, load_tokenizer, model_source

@@ -15,7 +15,7 @@ import torch
 
 from alignlab.algorithms.logprobs import token_stats
 from alignlab.algorithms.reference import frozen_eval
-from alignlab.config.schema import GenerationConfig
+from alignlab.config.common import GenerationConfig
 from alignlab.generation.sample import format_prompts, hf_generation_config
 
 

