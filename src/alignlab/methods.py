@@ -49,12 +49,22 @@ class Method:
     online pipeline's and get their name bound. None: the sweep runs it itself (`evaluation`)."""
     algorithm: str | None = None
     """Online methods: `module:Class` of the loop's plug-in, built as `Class(cfg.rl)`."""
+    check: str | None = None
+    """`module:function(cfg)` raising a one-line ConfigError for settings the schema cannot judge alone; the door
+    runs it before any built-in model is built or loaded (online methods get their name bound)."""
 
     def run_function(self):
         """The callable `run(cfg, command="", resume=None) -> dict` that runs this method."""
         if self.runner is None:
             raise ValueError(f"{self.name} ({self.kind}) has no runner of its own")
         fn = _load(self.runner)
+        return partial(fn, name=self.name) if self.kind == "online" else fn
+
+    def check_function(self):
+        """The callable `check(cfg)` (a no-op when the method declares none)."""
+        if self.check is None:
+            return lambda cfg: None
+        fn = _load(self.check)
         return partial(fn, name=self.name) if self.kind == "online" else fn
 
     def algorithm_class(self):
@@ -95,26 +105,30 @@ def names(*kinds: str) -> list[str]:
 
 
 ONLINE = "alignlab.pipelines.online:run_online"
+ONLINE_CHECK = "alignlab.pipelines.online:check_online_config"
 _BUILT_IN = [
     Method("sft", "offline", "Supervised fine-tuning (full or LoRA) on the offline loop.", ("sft",),
            runner="alignlab.pipelines.sft:run_sft"),
     Method("rm", "offline", "Reward model (Bradley–Terry on preference pairs or labelled texts); the output is a "
            "reward_model: scorer.", ("rm",), runner="alignlab.pipelines.reward_model:run_rm"),
     Method("dpo", "offline", "The DPO family on preference pairs: loss.name selects the loss (alignlab config show "
-           "--explain lists them).", ("loss", "beta", "ref"), runner="alignlab.pipelines.dpo:run_dpo"),
+           "--explain lists them).", ("loss", "beta", "ref"), runner="alignlab.pipelines.dpo:run_dpo",
+           check="alignlab.pipelines.dpo:check_dpo_config"),
     Method("reinforce", "online", "REINFORCE with a moving-average baseline on the online loop (reward − β·KL, KL "
-           "shaped into the reward).", ("rl", "kl", "advantage", "ref", "reward"), runner=ONLINE,
+           "shaped into the reward).", ("rl", "kl", "advantage", "ref", "reward"), runner=ONLINE, check=ONLINE_CHECK,
            algorithm="alignlab.algorithms.reinforce:Reinforce"),
     Method("rloo", "online", "RLOO: REINFORCE with the leave-one-out baseline over rl.k replies per prompt, on the "
-           "online loop.", ("rl", "kl", "advantage", "ref", "reward"), runner=ONLINE, algorithm="alignlab.algorithms.rloo:RLOO"),
+           "online loop.", ("rl", "kl", "advantage", "ref", "reward"), runner=ONLINE, check=ONLINE_CHECK, algorithm="alignlab.algorithms.rloo:RLOO"),
     Method("ppo", "online", "PPO: clipped ratio and value losses, GAE, KL-shaped reward (optionally adaptive β), on "
-           "the online loop.", ("rl", "kl", "advantage", "ref", "reward"), runner=ONLINE, algorithm="alignlab.algorithms.ppo:PPO"),
+           "the online loop.", ("rl", "kl", "advantage", "ref", "reward"), runner=ONLINE, check=ONLINE_CHECK, algorithm="alignlab.algorithms.ppo:PPO"),
     Method("grpo", "online", "GRPO: group-normalised advantages, PPO's clip and a k3 KL loss, on the online loop.",
-           ("rl", "kl", "advantage", "ref", "reward"), runner=ONLINE, algorithm="alignlab.algorithms.grpo:GRPO"),
+           ("rl", "kl", "advantage", "ref", "reward"), runner=ONLINE, check=ONLINE_CHECK, algorithm="alignlab.algorithms.grpo:GRPO"),
     Method("warp", "composite", "WARP: warp.iterations rounds of warp.runs RL runs (EMA anchor), merged by SLERP, "
-           "then LITI; evaluated.", ("warp", "rl", "kl", "advantage", "ref", "reward"), runner="alignlab.pipelines.warp:run_warp"),
+           "then LITI; evaluated.", ("warp", "rl", "kl", "advantage", "ref", "reward"), runner="alignlab.pipelines.warp:run_warp",
+           check="alignlab.pipelines.warp:check_warp_config"),
     Method("pairs", "data", "Build a preference dataset: sample N completions per prompt, score, filter, pair.",
-           ("pairs", "reward"), runner="alignlab.pipelines.pairs:run_pairs"),
+           ("pairs", "reward"), runner="alignlab.pipelines.pairs:run_pairs",
+           check="alignlab.pipelines.pairs:check_pairs_config"),
     Method("eval", "evaluation", "Evaluate a model (a sweep cell's starting point) with the sweep's evaluation.",
            ("eval",)),
 ]

@@ -21,6 +21,7 @@ from alignlab.data.batching import preference_collate
 from alignlab.data.preference import policy_examples, read_pairs
 from alignlab.data.sft import load_template
 from alignlab.data.sources import DataError, load_splits
+from alignlab.methods import names
 from alignlab.models.builtin import alignlab_home
 from alignlab.models.loading import disable_dropout
 from alignlab.models.lora import parameter_counts
@@ -101,10 +102,15 @@ class DPOSetup:
                           f"{split}_seconds": round(info["seconds"], 3), f"{split}_cache_file": info["path"]}
 
 
-def run_dpo(cfg: Config, command: str = "", resume: Path | None = None) -> dict:
+def check_dpo_config(cfg: Config) -> None:
     if cfg.ref.mode == "ema":
-        raise ConfigError("ref.mode=ema: the moving anchor is for the online verbs (train rloo|ppo|grpo|reinforce|"
-                          "warp); train dpo allows auto, copy, adapter, precomputed, none")
+        raise ConfigError(f"ref.mode=ema: the moving anchor is for the online methods (train "
+                          f"{'|'.join(names('online', 'composite'))}); train dpo allows auto, copy, adapter, "
+                          "precomputed, none")
+
+
+def run_dpo(cfg: Config, command: str = "", resume: Path | None = None) -> dict:
+    check_dpo_config(cfg)
     algorithm = PreferenceOptimisation(cfg.loss, cfg.beta)
     setup = DPOSetup(cfg, algorithm)
     method = OfflineMethod(algorithm, prepare_dpo_data, _describe, before_training=setup,

@@ -36,10 +36,14 @@ REPORT_NAMES = {"pairs": "pairs", "too_few_samples": "prompts_too_few_samples"}
 """make_pairs counts → report keys; the others count candidate pairs and become `pairs_<reason>`."""
 
 
-def run_pairs(cfg: Config, command: str = "", resume: Path | None = None) -> dict:
+def check_pairs_config(cfg: Config) -> None:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("alignlab pairs runs in one process (it batches generation itself); "
                           "run it without accelerate launch / torchrun")
+
+
+def run_pairs(cfg: Config, command: str = "", resume: Path | None = None) -> dict:
+    check_pairs_config(cfg)
     check_environment(cfg)
     t0 = time.time()
     # Everything that can fail on bad input happens before the run directory exists.
