@@ -136,6 +136,8 @@ for _method in _BUILT_IN:
     register(_method)
 DEFAULT_SWEEP_VERB = "dpo"
 """The verb of a sweep's cells when the sweep file names none."""
+DEFAULT_WARP_ALGORITHM = "rloo"
+"""`warp.algorithm` when the config names none."""
 
 
 def markdown_table() -> str:

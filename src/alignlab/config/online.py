@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 
 from alignlab.config.common import Section
 from alignlab.config.errors import allowed_value_error
-from alignlab.methods import names
+from alignlab.methods import DEFAULT_WARP_ALGORITHM, names
 
 
 class RLConfig(Section):
@@ -88,7 +88,7 @@ class WarpConfig(Section):
     """I: rounds of (M RL runs -> SLERP -> LITI); each round starts its runs from the previous round's LITI."""
     runs: int = Field(2, ge=2)
     """M: independent RL runs per round (different seeds, same init); each runs rl.iterations iterations (T)."""
-    algorithm: str = "rloo"
+    algorithm: str = DEFAULT_WARP_ALGORITHM
     """The online method of every run: any online method of `alignlab.methods` (`alignlab train --help`)."""
 
     @field_validator("algorithm")
