@@ -9,7 +9,6 @@ markdown version. No script runs in the page.
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 from pathlib import Path
@@ -19,18 +18,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from alignlab.runs.atomic import atomic_write_text  # noqa: E402
+from alignlab.report.page import Page, image, table
 from alignlab.runs.metrics import read_metrics  # noqa: E402
 
 CURVE_METRICS = ("loss", "accuracy", "reward_mean", "gold_reward_mean", "kl_k1", "pooled_entropy")
 CURVE_SPLITS = {"train": "-", "train_eval": "--", "eval": "o-", "eval_samples": "s:"}
 SAMPLE_PROMPTS = 6
-STYLE = ("body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}"
-         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top}"
-         "th{background:#f3f3f3}img{max-width:100%}pre{background:#f7f7f7;padding:8px;overflow-x:auto}"
-         ".flag{color:#a40}.dim{color:#777}.warn{background:#fff4e0;border:1px solid #e0a040;padding:8px}")
-
-
 def expand_runs(paths: list[Path]) -> list[Path]:
     """Run directories as given; a folder of runs (e.g. a quickstart) stands for the runs inside it."""
     out = []
@@ -115,16 +108,6 @@ def scatter_figure(runs: list[dict], out: Path) -> Path | None:
     return out
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> tuple[str, str]:
-    """(HTML, markdown) of one table; cells are plain text."""
-    e = html.escape
-    h = ("<table><tr>" + "".join(f"<th>{e(x)}</th>" for x in headers) + "</tr>"
-         + "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>" for r in rows) + "</table>")
-    md = ("| " + " | ".join(headers) + " |\n|" + "---|" * len(headers) + "\n"
-          + "".join("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in r) + " |\n" for r in rows))
-    return h, md
-
-
 def win_rows(runs: list[dict]) -> list[list[str]]:
     rows = []
     for r in runs:
@@ -176,18 +159,11 @@ def _score_text(s: dict) -> str:
     return ", ".join(parts)
 
 
-def _img(path: Path | None) -> tuple[str, str]:
-    if path is None:
-        return "", ""
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">', f"![{path.stem}]({path.name})"
-
-
 def run_section(run: dict, out: Path) -> tuple[str, str]:
     e, m = html.escape, run["manifest"]
     info = (f"status {m.get('status', '?')} · wall time {m.get('wall_time_s', 0):.0f} s · "
             f"command <code>{e(m.get('command', ''))}</code>")
-    img_h, img_md = _img(curve_figure(run, out / f"curves-{run['name']}.png"))
+    img_h, img_md = image(curve_figure(run, out / f"curves-{run['name']}.png"))
     manifest = json.dumps(m, indent=1)
     h = (f"<h3>{e(run['name'])}</h3><p class=dim>{e(run['path'])}<br>{info}</p>{img_h}"
          f"<details><summary>config.yaml</summary><pre>{e(run['config'])}</pre></details>"
@@ -204,35 +180,23 @@ def write_report(paths: list[Path], out: Path, title: str = "alignlab report") -
 
     runs = [load_run(p) for p in expand_runs([Path(p) for p in paths])]
     out.mkdir(parents=True, exist_ok=True)
-    html_parts, md_parts = [f"<h1>{html.escape(title)}</h1>"], [f"# {title}\n"]
-
-    def section(heading: str, parts: tuple[str, str] | None, note: str = "") -> None:
-        html_parts.append(f"<h2>{html.escape(heading)}</h2>" + (f"<p class=dim>{html.escape(note)}</p>" if note else ""))
-        md_parts.append(f"\n## {heading}\n\n" + (f"{note}\n\n" if note else ""))
-        if parts:
-            html_parts.append(parts[0])
-            md_parts.append(parts[1] + "\n")
-
+    page = Page(title)
+    section = page.section
     evaluated = {r["name"]: r["eval"] for r in runs if r["eval"]}
-    section("Evaluation", _table(COMPARISON_HEADERS, comparison_rows(evaluated)) if evaluated else None,
+    section("Evaluation", table(COMPARISON_HEADERS, comparison_rows(evaluated)) if evaluated else None,
             "gold and proxy reward, KL to the reference on the samples, diversity and win rate (eval/eval.json)"
             if evaluated else "no run has an evaluation yet: run alignlab eval RUN_DIR")
-    section("Reward vs KL and reward vs diversity", _img(scatter_figure(runs, out / "scatter.png")) if evaluated else None)
+    section("Reward vs KL and reward vs diversity", image(scatter_figure(runs, out / "scatter.png")) if evaluated else None)
     wins = win_rows(runs)
-    section("Win rates", _table(WIN_HEADERS, wins) if wins else None,
+    section("Win rates", table(WIN_HEADERS, wins) if wins else None,
             "ties are counted separately; the win rate counts a tie as half a win; CIs are bootstrap 95%")
-    section("Diagnostics", _table(["run", "flag", "detail"], flag_rows(runs)))
+    section("Diagnostics", table(["run", "flag", "detail"], flag_rows(runs)))
     headers, rows = sample_rows(runs)
-    section("Generations side by side", _table(headers, rows) if rows else None,
+    section("Generations side by side", table(headers, rows) if rows else None,
             "the same held-out prompts and sampling seed for every run")
     section("Runs", None, "curves: train (line), train_eval (dashed: a fixed sample of training data), eval (held-out), "
             "eval_samples (held-out sampling metrics)")
     for run in runs:
-        h, md = run_section(run, out)
-        html_parts.append(h)
-        md_parts.append(md)
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(html_parts)}</body></html>")
-    atomic_write_text(out / "report.html", page)
-    atomic_write_text(out / "report.md", "".join(md_parts))
-    return {"html": str(out / "report.html"), "markdown": str(out / "report.md"), "runs": [r["path"] for r in runs]}
+        page.add(run_section(run, out), newline=False)
+    paths_written = page.write(out)
+    return paths_written | {"runs": [r["path"] for r in runs]}

@@ -18,8 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from alignlab.experiments.statistics import FEW_SEEDS, ci_front, pareto_front  # noqa: E402
-from alignlab.report.run_report import STYLE, _img, _table, sample_rows  # noqa: E402
-from alignlab.runs.atomic import atomic_write_text  # noqa: E402
+from alignlab.report.page import Page, image, table  # noqa: E402
+from alignlab.report.run_report import sample_rows  # noqa: E402
 from alignlab.runs.metrics import read_metrics  # noqa: E402
 
 FRONTIER_X = {"kl": ("kl_k1", "KL to the reference (sequence k1)", False),
@@ -311,7 +311,7 @@ def setup_section(root: Path, out: Path) -> tuple[str, str]:
             if hist.exists():
                 copy = out / f"gaps-{stage.name}.png"
                 copy.write_bytes(hist.read_bytes())
-                h, md = _img(copy)
+                h, md = image(copy)
                 parts_h.append(h)
                 parts_md.append(f"\n{md}\n")
     return "".join(parts_h), "".join(parts_md)
@@ -380,7 +380,7 @@ def paired_sections(summary: dict) -> list[Section]:
             "CI from a hierarchical bootstrap (seeds, then prompts within a seed), which can be narrower than "
             "the t interval with 3–5 seeds; " + _adjust_note(summary)
             + (f". {inference_note(summary)}" if inference_note(summary) else ""))
-    return [(title, _table(*paired_table(summary)), note)]
+    return [(title, table(*paired_table(summary)), note)]
 
 
 def matched_kl_sections(summary: dict, out: Path) -> list[Section]:
@@ -395,11 +395,11 @@ def matched_kl_sections(summary: dict, out: Path) -> list[Section]:
                 + (f". No KL range shared with {mk['baseline']} "
                    f"(KL {mk['ranges'][mk['baseline']][0]:.2f}–{mk['ranges'][mk['baseline']][1]:.2f}): {unmatched}"
                    if unmatched and mk.get("baseline") else ""))
-        sections = [("Matched KL", _table(*matched_table(summary)), note)]
+        sections = [("Matched KL", table(*matched_table(summary)), note)]
         if mk.get("comparisons"):
-            sections.append((f"Matched KL: each method against {mk['baseline']}", _table(*matched_comparison_table(summary)),
+            sections.append((f"Matched KL: each method against {mk['baseline']}", table(*matched_comparison_table(summary)),
                              "at the same KL, seed against seed; p from a t-test over seeds; " + _adjust_note(summary)))
-        return [*sections, ("Curves against KL", _img(matched_figure(summary, out / "matched-kl.png")), "")]
+        return [*sections, ("Curves against KL", image(matched_figure(summary, out / "matched-kl.png")), "")]
     if mk.get("curves"):
         return [("Matched KL", None, "the curves share no KL range: " + "; ".join(
             f"{m} KL {lo:.2f}–{hi:.2f}" for m, (lo, hi) in mk["ranges"].items()) + "; add strengths to make them overlap")]
@@ -420,60 +420,44 @@ def write_sweep_report(root: Path, summary: dict | None = None, out: Path | None
                           "runs are skipped")
     out = out or root / "report"
     out.mkdir(parents=True, exist_ok=True)
-    title = f"alignlab sweep · {summary['name']}"
-    hp, mp = [f"<h1>{html.escape(title)}</h1><p>{html.escape(summary.get('description', ''))}</p>"], [f"# {title}\n\n{summary.get('description', '')}\n"]
-
-    def section(heading: str, body: tuple[str, str] | None, note: str = "") -> None:
-        hp.append(f"<h2>{html.escape(heading)}</h2>" + (f"<p class=dim>{html.escape(note)}</p>" if note else ""))
-        mp.append(f"\n## {heading}\n\n" + (f"{note}\n\n" if note else ""))
-        if body:
-            hp.append(body[0])
-            mp.append(body[1] + "\n")
+    page = Page(f"alignlab sweep · {summary['name']}", summary.get("description", ""))
+    section = page.section
 
     if summary.get("quick"):
-        hp.append("<p class=warn><b>Quick scale: a smoke test, not a study.</b> Small data and few seeds check that "
-                  "every cell runs; no CI or p-value is shown, and no comparison should be read from these numbers."
-                  "</p>")
-        mp.append("\n> **Quick scale: a smoke test, not a study.** Small data and few seeds check that every cell "
-                  "runs; no CI or p-value is shown, and no comparison should be read from these numbers.\n")
+        page.warn("Small data and few seeds check that every cell runs; no CI or p-value is shown, and no comparison "
+                  "should be read from these numbers.", bold="Quick scale: a smoke test, not a study.")
     if summary.get("analysis_changed"):
-        text = post_hoc_note(summary["analysis_changed"])
-        hp.append(f"<p class=warn>{html.escape(text)}</p>")
-        mp.append(f"\n> {text}\n")
+        page.warn(post_hoc_note(summary["analysis_changed"]))
     seeds = sorted({len(c["seeds"]) for c in summary["cells"].values()})
-    section("Results", _table(*result_table(summary)), "mean over seeds [95% Student-t CI over seeds; the training "
+    section("Results", table(*result_table(summary)), "mean over seeds [95% Student-t CI over seeds; the training "
             "seed is the unit]; " + (f"{FEW_SEEDS} (cells with {seeds[0]} seed(s)); " if seeds and seeds[0] < 3 else "")
             + "the same held-out prompts and sampling seeds for every cell; reply length and a 16-token-prefix "
             "entropy stand beside the pooled entropy, which grows with reply length by itself")
     for heading, body, note in [*paired_sections(summary), *matched_kl_sections(summary, out)]:
         section(heading, body, note)
     for kind in summary.get("frontier", []):
-        section(f"Frontier: reward vs {kind}", _img(frontier_figure(summary, kind, out / f"frontier-{kind}.png")),
+        section(f"Frontier: reward vs {kind}", image(frontier_figure(summary, kind, out / f"frontier-{kind}.png")),
                 "circles and dashed line: the Pareto front of the cell means; dotted circles: cells that no other "
                 "cell beats beyond both seed CIs, so indistinguishable from the front")
     epochs = epoch_curves(root, out / "epochs.png")
     if epochs:  # only cells trained over more than one epoch have such curves
-        section("Per-epoch train vs held-out", _img(epochs),
+        section("Per-epoch train vs held-out", image(epochs),
                 "solid: held-out; dashed: a fixed sample of training data; mean over seeds")
     losses = loss_curves(root, out / "loss.png")
     if losses:
-        section("Loss curves", _img(losses), "first seed of each cell")
+        section("Loss curves", image(losses), "first seed of each cell")
     if summary.get("memory"):
-        section("Optimizer and LoRA memory", _table(MEMORY_HEADERS, memory_rows(summary)),
+        section("Optimizer and LoRA memory", table(MEMORY_HEADERS, memory_rows(summary)),
                 "optimizer state measured from optimizer.state after training; each state buffer holds one fp32 "
                 "value per trainable parameter; trainable: every parameter the optimizer steps (PPO: the policy "
                 "and its critic)")
     section("Setup stages", setup_section(root, out))
     flags = flag_table(root)
-    section("Diagnostics flags", _table(["run", "flag", "detail"], flags) if flags else None,
+    section("Diagnostics flags", table(["run", "flag", "detail"], flags) if flags else None,
             "" if flags else "no over-fitting or reward-hacking flag in any run")
     headers, rows = generation_rows(root)
-    section("Sample generations", _table(headers, rows) if rows else None, "first seed of each cell, same prompts")
+    section("Sample generations", table(headers, rows) if rows else None, "first seed of each cell, same prompts")
     failed = summary.get("failed") or []
     if failed:
         section("Failed runs", None, ", ".join(failed) + " (see sweep-error.txt in their folders)")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(hp)}</body></html>")
-    atomic_write_text(out / "report.html", page)
-    atomic_write_text(out / "report.md", "".join(mp))
-    return {"html": str(out / "report.html"), "markdown": str(out / "report.md")}
+    return page.write(out)
