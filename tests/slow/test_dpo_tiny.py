@@ -11,7 +11,7 @@ from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
 QUIET = ["logging.progress=false", "logging.report_to=[]"]
-SAMPLE = ["--n-prompts", "100", "-q", "generation.num_return_sequences=2", "generation.max_new_tokens=64", *QUIET]
+SAMPLE = ["--n-prompts", "100", "-q", "-k", "2", "generation.max_new_tokens=64", *QUIET]
 
 
 def _mean_vader(model: str) -> float:

@@ -15,7 +15,7 @@ from tests.conftest import MICRO, invoke_cli, metric_rows
 from tests.smoke.test_cli_dpo import DPO_FAST
 from tests.smoke.test_cli_online import ONLINE_FAST
 
-EVAL_FAST = ["eval.prompts=4", "eval.samples_per_prompt=3", "generation.max_new_tokens=12", "eval.bootstrap=50",
+EVAL_FAST = ["eval.prompts=4", "eval.k=3", "generation.max_new_tokens=12", "eval.bootstrap=50",
              "eval.max_examples=16", "logging.progress=false",
              "generation.temperature=1.0", "generation.top_k=0"]
 

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from tests.conftest import MICRO, invoke_cli, metric_rows
 
 ONLINE_FAST = [f"model.name_or_path={MICRO}", "model.device=cpu", "rl.iterations=2", "rl.prompts_per_iteration=4",
-               "rl.k=3", "rl.eval_prompts=4", "rl.eval_k=2", "generation.max_new_tokens=12", "train.batch_size=4",
+               "rl.k=3", "eval.in_training_prompts=4", "eval.in_training_k=2", "generation.max_new_tokens=12", "train.batch_size=4",
                "train.grad_accum=2", "train.log_every=1", "train.eval_every=1", "optimizer.lr=1e-3",
                "logging.progress=false", "logging.report_to=[]"]
 SAMPLE_KEYS = {"reward_mean", "reward_std", "kl_k1", "kl_k2", "kl_k3", "kl_beta", "entropy", "response_length",

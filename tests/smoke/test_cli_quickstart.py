@@ -12,12 +12,12 @@ MICRO_QUICKSTART = [
     "generation.max_new_tokens=12",
     "sft:train.max_steps=4", "sft:data.max_eval_samples=8", "sft:train.eval_train_samples=8",
     "rm:train.max_steps=3", "rm:data.max_eval_samples=8", "rm:train.eval_train_samples=8",
-    "pairs:pairs.max_prompts=6", "pairs:pairs.samples_per_prompt=3", "pairs:pairs.min_tokens=1",
+    "pairs:pairs.max_prompts=6", "pairs:pairs.k=3", "pairs:pairs.min_tokens=1",
     "dpo:train.max_steps=3", "dpo:data.max_eval_samples=8", "dpo:train.eval_train_samples=8",
     "dpo:eval.in_training_prompts=2",
-    "rloo:rl.iterations=2", "rloo:rl.prompts_per_iteration=4", "rloo:rl.k=2", "rloo:rl.eval_prompts=4",
+    "rloo:rl.iterations=2", "rloo:rl.prompts_per_iteration=4", "rloo:rl.k=2", "rloo:eval.in_training_prompts=4",
     "rloo:train.batch_size=4",
-    "eval:eval.prompts=4", "eval:eval.samples_per_prompt=2", "eval:eval.bootstrap=20", "eval:eval.max_examples=8",
+    "eval:eval.prompts=4", "eval:eval.k=2", "eval:eval.bootstrap=20", "eval:eval.max_examples=8",
 ]
 
 

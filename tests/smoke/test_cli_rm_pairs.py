@@ -16,7 +16,7 @@ RM_FAST = ["-c", "rm/reviews-tiny", f"model.name_or_path={MICRO}", "data.max_tra
            "data.max_eval_samples=16", "train.batch_size=8", "train.max_steps=4", "train.eval_every=2",
            "train.save_every=2", "train.log_every=1", "train.eval_train_samples=8", *QUIET]
 PAIRS_FAST = ["-c", "pairs/reviews-tiny", f"model.name_or_path={MICRO}", "pairs.max_prompts=4",
-              "pairs.samples_per_prompt=4", "pairs.min_tokens=0", "generation.max_new_tokens=12",
+              "pairs.k=4", "pairs.min_tokens=0", "generation.max_new_tokens=12",
               "generation.batch_size=2", *QUIET]
 
 

@@ -95,7 +95,7 @@ def test_train_sft_lora_adapter_loads_with_plain_peft(alignlab_home, tmp_path):
 def test_generate_verb(alignlab_home, tmp_path):
     out = tmp_path / "samples.jsonl"
     proc = run_cli("generate", "-m", MICRO, "-p", "I watched The Lost Harbor and", "--n-prompts", "2",
-                   "generation.max_new_tokens=6", "generation.num_return_sequences=2", "logging.progress=false",
+                   "generation.max_new_tokens=6", "-k", "2", "logging.progress=false",
                    "--out", str(out))
     records = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(records) == 2 and all(-1 <= r["vader"] <= 1 for r in records)

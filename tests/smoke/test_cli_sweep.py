@@ -143,7 +143,7 @@ cells:
   - {name: b, overrides: [optimizer.lr=1e-2]}
 seeds: [0, 1]
 baseline: a
-eval: [eval.prompts=4, eval.samples_per_prompt=2, eval.bootstrap=20, eval.max_examples=8]
+eval: [eval.prompts=4, eval.k=2, eval.bootstrap=20, eval.max_examples=8]
 """
 
 
@@ -186,7 +186,7 @@ cells:
 seeds: [0, 1, 2]
 baseline: a
 tests: [gold, kl]
-eval: [eval.prompts=4, eval.samples_per_prompt=2, eval.bootstrap=20, eval.max_examples=8]
+eval: [eval.prompts=4, eval.k=2, eval.bootstrap=20, eval.max_examples=8]
 """
 
 

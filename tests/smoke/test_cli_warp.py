@@ -17,7 +17,7 @@ from tests.smoke.test_cli_online import ONLINE_FAST, crash_after_step_2_and_resu
 
 from alignlab.models.merge import liti, slerp_merge
 
-WARP_FAST = [*ONLINE_FAST, "train.eval_every=null", "warp.eval_prompts=6", "warp.sweep=[0.0,1.0]",
+WARP_FAST = [*ONLINE_FAST, "train.eval_every=null", "eval.prompts=6", "warp.sweep=[0.0,1.0]",
              "train.save_every=1"]
 
 

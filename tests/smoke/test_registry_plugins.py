@@ -32,10 +32,10 @@ cells:
   - name: signed
     verb: signed-rloo
     config: rloo/reviews-tiny
-    overrides: [rl.iterations=2, rl.prompts_per_iteration=4, rl.k=3, rl.eval_prompts=4, train.batch_size=4]
+    overrides: [rl.iterations=2, rl.prompts_per_iteration=4, rl.k=3, eval.in_training_prompts=4, train.batch_size=4]
 seeds: [0]
 baseline: dpo
-eval: [eval.prompts=4, eval.samples_per_prompt=2, eval.bootstrap=20, eval.max_examples=8]
+eval: [eval.prompts=4, eval.k=2, eval.bootstrap=20, eval.max_examples=8]
 """
 
 

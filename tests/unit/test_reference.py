@@ -35,7 +35,7 @@ LORA = dict(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["c_attn", "c_fc
 
 def _gpt2(seed=0):
     torch.manual_seed(seed)
-    # No dropout, as `train dpo` sets by default (loss.disable_dropout): policy and reference agree at step 0.
+    # No dropout, as `train dpo` sets by default (model.disable_dropout): policy and reference agree at step 0.
     return GPT2LMHeadModel(GPT2Config(vocab_size=97, n_positions=64, n_embd=32, n_layer=2, n_head=2,
                                       resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
 

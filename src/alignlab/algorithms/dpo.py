@@ -32,8 +32,8 @@ def beta_at(step: int, total: int, cfg: BetaConfig) -> float:
 class PreferenceOptimisation:
     name = "dpo"
 
-    def __init__(self, loss: LossConfig, beta: BetaConfig, reference=None):
-        self.loss_cfg, self.beta_cfg, self.reference = loss, beta, reference
+    def __init__(self, loss: LossConfig, beta: BetaConfig, reference=None, chunk_tokens: int = 1024):
+        self.loss_cfg, self.beta_cfg, self.reference, self.chunk_tokens = loss, beta, reference, chunk_tokens
         self.loss_fn = PREFERENCE_LOSSES[loss.name]
         self.normalize = (loss.length_normalize if loss.length_normalize is not None
                           else loss.name in LENGTH_NORMALIZED_BY_DEFAULT)
@@ -61,13 +61,13 @@ class PreferenceOptimisation:
         if self.reference is None:
             return None
         self.reference_passes += 1
-        return self.reference.logps(model, batch, self.loss_cfg.chunk_tokens).float()
+        return self.reference.logps(model, batch, self.chunk_tokens).float()
 
     def pair_losses(self, model, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Per-pair loss [B] and per-pair metrics, each [B]."""
         ref = self._reference_logps(model, batch)  # [2B] or None; before the policy pass (no graph kept)
         logps, tokens = sequence_logps(model, batch["input_ids"], batch["attention_mask"], batch["loss_mask"],
-                                       self.loss_cfg.chunk_tokens)  # [2B], [2B]
+                                       self.chunk_tokens)  # [2B], [2B]
         tokens = tokens.clamp(min=1).float()
         scale = tokens if self.normalize else torch.ones_like(tokens)
         pc, pr = (logps / scale).chunk(2)  # [B] each

@@ -235,6 +235,7 @@ def generate_cmd(model: str = typer.Option("builtin:reviews-tiny", "--model", "-
                  prompt: list[str] = typer.Option(None, "--prompt", "-p", help="A prompt (repeatable)."),
                  prompts_file: Path = typer.Option(None, "--prompts-file", help="Text file, one prompt per line."),
                  n_prompts: int = typer.Option(8, "--n-prompts", help="Built-in test prompts when none are given."),
+                 k: int = typer.Option(1, "--k", "-k", min=1, help="Replies sampled per prompt."),
                  chat: bool = typer.Option(False, "--chat", help="Wrap prompts with the tokenizer's chat template."),
                  out: Path = typer.Option(None, "--out", help="Write records to this JSONL file."),
                  quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary line."),
@@ -250,7 +251,7 @@ def generate_cmd(model: str = typer.Option("builtin:reviews-tiny", "--model", "-
     if prompts_file:
         prompts += [ln for ln in prompts_file.read_text().splitlines() if ln.strip()]
     prompts = prompts or builtin_prompts("test", n_prompts, cfg.seed)
-    records = sample(cfg.model, prompts, cfg.generation, cfg.seed, chat=chat, progress=cfg.logging.progress)
+    records = sample(cfg.model, prompts, cfg.generation, cfg.seed, chat=chat, progress=cfg.logging.progress, k=k)
     for r in records if not quiet else []:
         console.print(f"[dim]{r['prompt']}[/dim][bold]{r['completion']}[/bold]  [cyan](vader {r['vader']:+.2f})[/cyan]",
                       highlight=False)
@@ -364,7 +365,7 @@ def _config_for(config, overrides, resume):
             raise ConfigError(f"--resume: no run named '{name_cfg.name}' under {name_cfg.output_dir}/")
         resume = str(found)
     run_dir = Path(resume)
-    cfg = load_config(run_dir / "config.yaml", [])
+    cfg = load_config(run_dir / "config.yaml", [], saved=True)
     if RunDir(run_dir).manifest().get("status") == "completed":
         raise ConfigError(f"--resume: run {run_dir} already completed")
     return cfg.model_copy(update={"run_dir": str(run_dir)}), run_dir

@@ -41,6 +41,12 @@ class ModelConfig(Section):
     """Load the base weights in 4-bit NF4 (needs CUDA and bitsandbytes); use with LoRA."""
     trust_remote_code: bool = False
     """Run model code shipped with a Hub repo. Off unless you trust the repo."""
+    chunk_tokens: int = Field(1024, gt=0)
+    """Reply tokens per chunk of the vocabulary projection + log-sum-exp when log-probs are computed (every
+    method and `alignlab eval`): bounds peak memory, same numbers."""
+    disable_dropout: bool = True
+    """dpo and the online methods: set every dropout probability of the policy (LoRA dropout included) to 0;
+    with dropout the policy's log-ratio to the reference is noisy even before training. false keeps it."""
 
 
 class LoraConfig(Section):
@@ -155,8 +161,6 @@ class GenerationConfig(Section):
     """>1 discourages repeated tokens."""
     no_repeat_ngram_size: int = Field(0, ge=0)
     """Forbid repeating any n-gram of this size; 0 disables."""
-    num_return_sequences: int = Field(1, gt=0)
-    """Samples per prompt."""
     batch_size: int = Field(32, gt=0)
     """Prompts per generate call."""
 

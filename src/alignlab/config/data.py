@@ -60,8 +60,8 @@ class PairsConfig(Section):
     """Dataset splits whose prompts are sampled; each becomes a split of the output dataset."""
     max_prompts: int | None = Field(None, gt=0)
     """Cap on prompts per split (after de-duplication, in dataset order)."""
-    samples_per_prompt: int = Field(8, ge=2)
-    """N completions sampled per prompt (overrides generation.num_return_sequences)."""
+    k: int = Field(8, ge=2)
+    """Replies sampled per prompt (n)."""
     chat: bool = False
     """Wrap prompts in the tokenizer's chat template before sampling."""
     strategy: Literal["all", "best_worst", "best_random"] = "all"

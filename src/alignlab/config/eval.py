@@ -15,9 +15,10 @@ class EvalConfig(Section):
     split: str | None = None
     """Prompt split of `alignlab eval` (default: data.eval_split)."""
     prompts: int = Field(64, gt=0)
-    """Held-out prompts evaluated by `alignlab eval` (the first N of the split)."""
-    samples_per_prompt: int = Field(4, gt=0)
-    """Replies sampled per prompt (n); diversity is measured among them."""
+    """Held-out prompts of an evaluation of a finished model (the first N of the split): `alignlab eval`, and
+    WARP's evaluation of every run, merge and sweep point."""
+    k: int = Field(4, gt=0)
+    """Replies sampled per prompt of those evaluations (n); diversity is measured among them."""
     seed: int | None = None
     """Sampling seed (default: the config's seed); every model evaluated with it sees the same noise."""
     proxy: str | None = None
@@ -44,9 +45,10 @@ class EvalConfig(Section):
     reviews for runs on the built-in task); a dataset; null: skip."""
     max_examples: int = Field(256, gt=0)
     """Held-out pairs / SFT examples used for pair accuracy and perplexity."""
-    in_training_prompts: int = Field(16, ge=0)
-    """Offline policy verbs (sft, dpo): held-out prompts sampled at every evaluation during training (split
-    `eval_samples` in metrics.jsonl: reward, gold, KL, diversity); 0 turns it off."""
+    in_training_prompts: int | None = Field(None, ge=0)
+    """Held-out prompts (data.eval_split) sampled at every evaluation during training, by every policy method
+    (split `eval_samples` of metrics.jsonl for sft and dpo, `eval` for the online methods: reward, gold, KL,
+    diversity); 0 turns it off. None: 16 for the offline methods, 64 for the online ones."""
     in_training_k: int = Field(2, gt=0)
     """Replies per prompt of those in-training evaluations."""
     target_threshold: float | None = None
@@ -62,3 +64,9 @@ class EvalConfig(Section):
     """Reward-hacking flag: smallest proxy rise and gold fall between evaluations that count."""
     diversity_floor: float = Field(0.5, ge=0, le=1)
     """Diversity-drop flag: diversity below this fraction of its first evaluation."""
+
+    def held_out_prompts(self, online: bool) -> int:
+        """in_training_prompts with None resolved for an offline or online method."""
+        if self.in_training_prompts is not None:
+            return self.in_training_prompts
+        return 64 if online else 16

@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from alignlab.config.errors import ConfigError, did_you_mean
+from alignlab.config.moved import check_moved, migrate_tree
 from alignlab.config.presets import resolve_preset
 from alignlab.config.schema import Config
 
@@ -67,13 +68,18 @@ def read_preset(path: str | Path, seen: tuple[str, ...] = ()) -> dict:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
-                base: dict | None = None) -> Config:
-    """Resolve a config from an optional YAML file, an optional base mapping and CLI overrides."""
+                base: dict | None = None, saved: bool = False) -> Config:
+    """Resolve a config from an optional YAML file, an optional base mapping and CLI overrides.
+
+    `saved`: the file is a config an earlier run wrote (its config.yaml): keys that have moved since are moved
+    (`config/moved.py`). Otherwise an old key is an error that names the new one.
+    """
     tree: dict = dict(base or {})
     if path is not None:
-        tree = _deep_merge(tree, read_preset(path))
+        tree = _deep_merge(tree, migrate_tree(read_preset(path)) if saved else read_preset(path))
     for item in overrides or []:
         apply_override(tree, *parse_override(item))
+    check_moved(tree)
     try:
         return Config.model_validate(tree)
     except ValidationError as exc:

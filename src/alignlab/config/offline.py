@@ -63,11 +63,6 @@ class LossConfig(Section):
     simpo and orpo are length-normalised by definition and refuse any value here."""
     sft_weight: float = Field(0.0, ge=0.0)
     """Adds sft_weight x (per-token NLL of the chosen reply) to any loss (RPO-style regulariser)."""
-    disable_dropout: bool = True
-    """Set every dropout probability of the policy (LoRA dropout included) to 0: with dropout the policy's
-    log-ratio to the reference is noisy even before training. false keeps the model's dropout."""
-    chunk_tokens: int = Field(1024, gt=0)
-    """Response tokens per chunk of the vocabulary projection + log-sum-exp (bounds peak memory)."""
 
 
 class BetaConfig(Section):

@@ -39,13 +39,10 @@ class RLConfig(Section):
     policy's starting model."""
     chat: bool = False
     """Wrap prompts in the tokenizer's chat template before sampling."""
-    eval_prompts: int = Field(64, ge=0)
-    """Held-out prompts (data.eval_split) sampled at every evaluation; 0 disables evaluation."""
-    eval_k: int = Field(2, gt=0)
-    """Replies per held-out prompt at evaluation."""
     gold_scorer: str | None = "vader"
     """Also score held-out replies with this scorer and log it as `gold_reward` (VADER is the built-in task's
-    gold reward); None: only the training reward."""
+    gold reward); None: only the training reward. The held-out prompts and replies: eval.in_training_prompts,
+    eval.in_training_k."""
 
 
 class KLConfig(Section):
@@ -105,11 +102,8 @@ class WarpConfig(Section):
     """eta of the models (1 - eta) x start + eta x last SLERP evaluated at the end (the reward-KL curve); []
     skips the sweep."""
     sweep_run: bool = True
-    """Also sweep start -> the last round's first run: the single-run curve the merge's curve is compared with."""
-    eval_prompts: int = Field(128, ge=1)
-    """Held-out prompts (data.eval_split) for the evaluation of every run, merge and sweep point."""
-    eval_k: int = Field(2, gt=0)
-    """Replies per held-out prompt in those evaluations."""
+    """Also sweep start -> the last round's first run: the single-run curve the merge's curve is compared with.
+    Every run, merge and sweep point is evaluated on eval.prompts held-out prompts x eval.k replies."""
 
     @field_validator("sweep")
     @classmethod

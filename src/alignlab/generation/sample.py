@@ -15,14 +15,15 @@ from alignlab.config.common import GenerationConfig
 from alignlab.runs.progress import progress_bar
 
 
-def hf_generation_config(cfg: GenerationConfig, tokenizer) -> HFGenerationConfig:
+def hf_generation_config(cfg: GenerationConfig, tokenizer, k: int = 1) -> HFGenerationConfig:
+    """transformers' settings for `k` samples per prompt."""
     # top_k=0 must be passed as 0: transformers replaces an unset (None) top_k with its default of 50 at generate
     # time, which silently truncated "untruncated" sampling (and biased every KL estimate on those samples).
     sampling = {"temperature": cfg.temperature, "top_k": cfg.top_k, "top_p": cfg.top_p} if cfg.do_sample else {}
     return HFGenerationConfig(
         max_new_tokens=cfg.max_new_tokens, min_new_tokens=cfg.min_new_tokens, do_sample=cfg.do_sample,
         repetition_penalty=cfg.repetition_penalty, no_repeat_ngram_size=cfg.no_repeat_ngram_size,
-        num_return_sequences=cfg.num_return_sequences, pad_token_id=tokenizer.pad_token_id,
+        num_return_sequences=k, pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id, **sampling,
     )
 
@@ -54,13 +55,13 @@ def _lengths(new: torch.Tensor, stop_ids: set[int]) -> list[int]:
 
 @torch.no_grad()
 def sample_completions(model, tokenizer, prompts: list[str], cfg: GenerationConfig, seed: int = 0,
-                       chat: bool = False, progress: bool = True) -> list[list[Completion]]:
-    """`cfg.num_return_sequences` completions per prompt, each with its generated-token count."""
+                       chat: bool = False, progress: bool = True, k: int = 1) -> list[list[Completion]]:
+    """`k` completions per prompt, each with its generated-token count."""
     torch.manual_seed(seed)
     model.eval()
     device = next(model.parameters()).device
     texts = format_prompts(prompts, tokenizer, chat)
-    gen_cfg = hf_generation_config(cfg, tokenizer)
+    gen_cfg = hf_generation_config(cfg, tokenizer, k)
     stop_ids = {i for i in (tokenizer.eos_token_id, tokenizer.pad_token_id) if i is not None}
     out: list[list[Completion]] = []
     side = tokenizer.padding_side
@@ -73,7 +74,6 @@ def sample_completions(model, tokenizer, prompts: list[str], cfg: GenerationConf
                 new = model.generate(**batch, generation_config=gen_cfg)[:, batch["input_ids"].shape[1]:]
                 done = [Completion(t, n) for t, n in zip(tokenizer.batch_decode(new, skip_special_tokens=True),
                                                          _lengths(new, stop_ids), strict=True)]
-                k = cfg.num_return_sequences
                 out += [done[i:i + k] for i in range(0, len(done), k)]
                 bar.update(min(start + cfg.batch_size, len(texts)))
     finally:
@@ -82,6 +82,6 @@ def sample_completions(model, tokenizer, prompts: list[str], cfg: GenerationConf
 
 
 def generate(model, tokenizer, prompts: list[str], cfg: GenerationConfig, seed: int = 0, chat: bool = False,
-             progress: bool = True) -> list[list[str]]:
-    """`cfg.num_return_sequences` completion texts per prompt."""
-    return [[c.text for c in cs] for cs in sample_completions(model, tokenizer, prompts, cfg, seed, chat, progress)]
+             progress: bool = True, k: int = 1) -> list[list[str]]:
+    """`k` completion texts per prompt."""
+    return [[c.text for c in cs] for cs in sample_completions(model, tokenizer, prompts, cfg, seed, chat, progress, k)]

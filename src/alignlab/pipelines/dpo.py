@@ -93,7 +93,7 @@ class DPOSetup:
                 continue
             key = cache_key(identity, examples)
             compute = partial(compute_reference, strategy, model, examples, collate,
-                              cfg.ref.batch_size or 2 * cfg.train.batch_size, acc, cfg.loss.chunk_tokens,
+                              cfg.ref.batch_size or 2 * cfg.train.batch_size, acc, cfg.model.chunk_tokens,
                               f"reference log-probs · {split}", cfg.logging.progress)
             chosen, rejected, info = cached_reference(cache, key, compute, len(examples), acc,
                                                       {"dataset": cfg.data.dataset, "split": split})
@@ -111,10 +111,10 @@ def check_dpo_config(cfg: Config) -> None:
 
 def run_dpo(cfg: Config, command: str = "", resume: Path | None = None) -> dict:
     check_dpo_config(cfg)
-    algorithm = PreferenceOptimisation(cfg.loss, cfg.beta)
+    algorithm = PreferenceOptimisation(cfg.loss, cfg.beta, chunk_tokens=cfg.model.chunk_tokens)
     setup = DPOSetup(cfg, algorithm)
     method = OfflineMethod(algorithm, prepare_dpo_data, _describe, before_training=setup,
                            reference=lambda: algorithm.reference,
-                           prepare_model=lambda model, tok: disable_dropout(model) if cfg.loss.disable_dropout else model)
+                           prepare_model=lambda model, tok: disable_dropout(model) if cfg.model.disable_dropout else model)
     result = run_offline(cfg, method, command, resume)
     return result | {"reference": setup.info, "reference_passes": algorithm.reference_passes}

@@ -1,6 +1,6 @@
 """`alignlab eval`: one evaluation for every method, offline and online alike.
 
-A model (run directory, folder, adapter, Hub id, builtin:NAME) samples `eval.samples_per_prompt` replies to the
+A model (run directory, folder, adapter, Hub id, builtin:NAME) samples `eval.k` replies to the
 first `eval.prompts` prompts of a split with a fixed seed and left padding. On those samples:
 - proxy and gold reward side by side;
 - sequence KL Σ_t (log π − log π_ref) to a reference (by default the run's starting model), mean with a 95% CI:
@@ -53,10 +53,10 @@ def eval_config(model: str, config: str | None, overrides: list[str]) -> tuple[C
         raise ConfigError(f"'{model}' is a reward model; alignlab eval evaluates policies (use it as a scorer: "
                           f"eval.proxy=reward_model:{model})")
     run_config = Path(model) / "config.yaml" if is_run_dir(model) else None
-    start = load_config(run_config).model.name_or_path if run_config else model
+    start = load_config(run_config, saved=True).model.name_or_path if run_config else model
     if config is None and run_config:
         return load_config(run_config, [*overrides, f"model.name_or_path={model}", "run_dir=null",
-                                        "model.gguf_file=null"]), start
+                                        "model.gguf_file=null"], saved=True), start
     return load_config(config, [*overrides, f"model.name_or_path={model}"]), start
 
 
@@ -168,7 +168,7 @@ def preference_section(cfg: Config, model, tokenizer, reference) -> dict | None:
             raise
         return None
     return {"dataset": spec, **pair_metrics(model, reference, examples, tokenizer.pad_token_id, cfg.beta.value,
-                                            cfg.generation.batch_size // 2 or 1, cfg.loss.chunk_tokens)}
+                                            cfg.generation.batch_size // 2 or 1, cfg.model.chunk_tokens)}
 
 
 def sft_source(cfg: Config) -> str | None:
@@ -197,7 +197,7 @@ def perplexity_section(cfg: Config, model, tokenizer) -> dict | None:
     if not examples:
         return None
     return {"dataset": spec, **perplexity(model, examples, tokenizer.pad_token_id, cfg.generation.batch_size // 2 or 1,
-                                          cfg.loss.chunk_tokens)}
+                                          cfg.model.chunk_tokens)}
 
 
 def run_eval(cfg: Config, model_spec: str, start_model: str, out_dir: Path, progress: bool = True) -> dict:
@@ -213,9 +213,9 @@ def run_eval(cfg: Config, model_spec: str, start_model: str, out_dir: Path, prog
         scorers = build_scorers(cfg, str(device))
         ref_spec = start_model if e.reference == "auto" else e.reference
         reference = load_reference(cfg, ref_spec, device, model, tok)
-        held = HeldOut(prompts, e.samples_per_prompt, cfg.seed if e.seed is None else e.seed,
+        held = HeldOut(prompts, e.k, cfg.seed if e.seed is None else e.seed,
                        cfg.generation, scorers.proxy, scorers.gold, reference, chat=cfg.rl.chat,
-                       chunk_tokens=cfg.loss.chunk_tokens, progress=lambda done: bar.update(done, stage="policy"),
+                       chunk_tokens=cfg.model.chunk_tokens, progress=lambda done: bar.update(done, stage="policy"),
                        target_threshold=e.target_threshold)
         metrics, rows = evaluate_policy(model, tok, held)
         if e.embeddings:

@@ -28,10 +28,10 @@ def load_for_sampling(model_cfg: ModelConfig):
 
 
 def sample(model_cfg: ModelConfig, prompts: list[str], gen: GenerationConfig, seed: int = 0,
-           chat: bool = False, progress: bool = True) -> list[dict]:
-    """One record per completion: prompt, completion and its gold (VADER) score."""
+           chat: bool = False, progress: bool = True, k: int = 1) -> list[dict]:
+    """One record per completion (`k` per prompt): prompt, completion and its gold (VADER) score."""
     model, tokenizer = load_for_sampling(model_cfg)
-    completions = generate(model, tokenizer, prompts, gen, seed=seed, chat=chat, progress=progress)
+    completions = generate(model, tokenizer, prompts, gen, seed=seed, chat=chat, progress=progress, k=k)
     flat = [(p, c) for p, cs in zip(prompts, completions, strict=True) for c in cs]
     scores = vader_compound([c for _, c in flat])
     return [{"prompt": p, "completion": c, "vader": s} for (p, c), s in zip(flat, scores, strict=True)]

@@ -61,16 +61,17 @@ def sample_evaluator(cfg: Config, tokenizer, reference: Callable[[], object], de
     """model → held-out sampling metrics on `eval.in_training_prompts` prompts × `eval.in_training_k` replies with a
     fixed seed (reward, gold, KL to the live reference, diversity); None when turned off or without prompts."""
     e = cfg.eval
-    if not e.in_training_prompts or not cfg.data.eval_split:
+    n_held = e.held_out_prompts(online=False)
+    if not n_held or not cfg.data.eval_split:
         return None
     try:
-        prompts = load_prompts(resolve_data(cfg.data), cfg.data.eval_split)[: e.in_training_prompts]
+        prompts = load_prompts(resolve_data(cfg.data), cfg.data.eval_split)[:n_held]
     except DataError:
         return None  # held-out data without a prompt field (e.g. plain text): nothing to sample from
     scorer = build_scorer(e.proxy or cfg.reward.scorer, cfg.reward, device=device, progress=False)
     gold = build_scorer(e.gold, cfg.reward, device=device, progress=False) if e.gold else None
     held = HeldOut(prompts, e.in_training_k, cfg.seed + EVAL_SEED_OFFSET, cfg.generation, scorer, gold, None,
-                   chunk_tokens=cfg.loss.chunk_tokens)
+                   chunk_tokens=cfg.model.chunk_tokens)
     evaluate = sampling_evaluator(held, tokenizer, reference)
     return lambda model: evaluate(model)[0]
 

@@ -97,10 +97,11 @@ def run_online(cfg: Config, name: str, command: str = "", resume: Path | None = 
     set_seed(cfg.seed)
     # Everything that can fail on bad input happens before the run directory exists.
     train_prompts = load_prompts(resolve_data(cfg.data), cfg.data.train_split)[: cfg.data.max_train_samples]
-    eval_prompts = (load_prompts(resolve_data(cfg.data), cfg.data.eval_split)[: cfg.rl.eval_prompts]
-                    if cfg.data.eval_split and cfg.rl.eval_prompts else [])
+    n_held = cfg.eval.held_out_prompts(online=True)
+    eval_prompts = (load_prompts(resolve_data(cfg.data), cfg.data.eval_split)[:n_held]
+                    if cfg.data.eval_split and n_held else [])
     policy, tokenizer = load_policy(cfg, verbose=acc.is_main_process)
-    if cfg.loss.disable_dropout:
+    if cfg.model.disable_dropout:
         disable_dropout(policy)  # behaviour, reference and update passes must see the same function
     policy.to(acc.device)
     scorer = build_scorer(cfg.reward.scorer, cfg.reward, device=str(acc.device), progress=False)
@@ -121,9 +122,9 @@ def run_online(cfg: Config, name: str, command: str = "", resume: Path | None = 
                                         "eval_prompts": len(eval_prompts),
                                         "optimizer_steps_per_iteration": steps_per_iteration(cfg)})
     start_trackers(cfg, acc, path)
-    engine = HFRolloutEngine(policy, tokenizer, cfg.generation, chat=cfg.rl.chat, chunk_tokens=cfg.loss.chunk_tokens)
-    held = HeldOut(eval_prompts, cfg.rl.eval_k, cfg.seed + EVAL_SEED_OFFSET, cfg.generation, scorer, gold, None,
-                   chat=cfg.rl.chat, chunk_tokens=cfg.loss.chunk_tokens)
+    engine = HFRolloutEngine(policy, tokenizer, cfg.generation, chat=cfg.rl.chat, chunk_tokens=cfg.model.chunk_tokens)
+    held = HeldOut(eval_prompts, cfg.eval.in_training_k, cfg.seed + EVAL_SEED_OFFSET, cfg.generation, scorer, gold, None,
+                   chat=cfg.rl.chat, chunk_tokens=cfg.model.chunk_tokens)
     loop = OnlineRun(cfg, run, acc, policy, tokenizer, algorithm, engine, scorer, reference, critic, train_prompts, log,
                      evaluator=sampling_evaluator(held, tokenizer, lambda: reference) if eval_prompts else None)
     with status_on_error(acc, run):

@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from alignlab.config import Config, ConfigError, load_config
+from alignlab.config.moved import migrate_record
 from alignlab.config.sweep import ANALYSIS_FIELDS, SweepSpec
 from alignlab.experiments.aggregate import aggregate
 from alignlab.experiments.spec import Job, expand, substitute
@@ -63,7 +64,7 @@ def claim_root(root: Path, spec: SweepSpec, overrides: list[str], quick: bool) -
     mine = root / "sweep.yaml"
     old = mine.read_text() if mine.exists() else text
     if old != text:
-        old_record, new_record = yaml.safe_load(old), yaml.safe_load(text)
+        old_record, new_record = migrate_record(yaml.safe_load(old)), yaml.safe_load(text)  # keys moved since
         before, after = _without_seeds(old_record), _without_seeds(new_record)
         if _without_analysis(before) != _without_analysis(after):
             raise ConfigError(f"{root} holds a different sweep (its sweep.yaml differs: another file, scale or "

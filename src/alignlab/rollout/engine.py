@@ -76,7 +76,7 @@ class HFRolloutEngine:
         """k replies per prompt; `progress(prompts done)` is called after each generation batch when given."""
         torch.manual_seed(seed)
         device = next(self.model.parameters()).device
-        gen = hf_generation_config(self.cfg.model_copy(update={"num_return_sequences": k}), self.tok)
+        gen = hf_generation_config(self.cfg, self.tok, k)
         side, self.tok.padding_side = self.tok.padding_side, "left"
         try:
             enc = self.tok(format_prompts(prompts, self.tok, self.chat), return_tensors="pt", padding=True,

@@ -347,7 +347,7 @@ def _optimizer_step(r: OnlineRun, m: OnlineState, exp: Experience, rows: torch.T
 def micro_loss(r: OnlineRun, m: OnlineState, mb: Experience, beta: float) -> tuple[torch.Tensor, dict]:
     """The algorithm's loss on one micro-batch, plus β·KL in the graph when `kl.mode=in_loss`."""
     s = r.settings
-    st = token_stats(m.policy, mb.input_ids, mb.attention_mask, mb.response_mask, r.cfg.loss.chunk_tokens,
+    st = token_stats(m.policy, mb.input_ids, mb.attention_mask, mb.response_mask, r.cfg.model.chunk_tokens,
                      value_head=m.critic if r.critic_is_head else None)
     values = st.values
     if m.critic is not None and values is None:
@@ -403,7 +403,7 @@ def _permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 def _reference_logps(r: OnlineRun, m: OnlineState, roll: Rollout) -> torch.Tensor | None:
-    return reference_logps(r.reference, m.policy, roll, r.cfg.generation.batch_size, r.cfg.loss.chunk_tokens)
+    return reference_logps(r.reference, m.policy, roll, r.cfg.generation.batch_size, r.cfg.model.chunk_tokens)
 
 
 def _old_values(r: OnlineRun, m: OnlineState, roll: Rollout, mask: torch.Tensor) -> torch.Tensor | None:
@@ -414,7 +414,7 @@ def _old_values(r: OnlineRun, m: OnlineState, roll: Rollout, mask: torch.Tensor)
         for s in range(0, roll.input_ids.shape[0], chunk):
             ids, attn = roll.input_ids[s:s + chunk], roll.attention_mask[s:s + chunk]
             if r.critic_is_head:
-                out.append(token_stats(m.policy, ids, attn, roll.response_mask[s:s + chunk], r.cfg.loss.chunk_tokens,
+                out.append(token_stats(m.policy, ids, attn, roll.response_mask[s:s + chunk], r.cfg.model.chunk_tokens,
                                        value_head=m.critic).values)
             else:
                 out.append(m.critic(ids, attn)[:, :-1])
