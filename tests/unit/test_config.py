@@ -56,6 +56,10 @@ def test_every_preset_validates():
     for name in presets:
         if "cells" in read_yaml(resolve_preset(name)):
             load_sweep(name)  # a sweep file (configs/studies/), validated by its own schema
+        elif "stages" in read_yaml(resolve_preset(name)):
+            from alignlab.pipelines.quickstart import load_plan
+
+            load_plan(name)  # the quickstart's plan (configs/quickstart/stages.yaml)
         else:
             load_config(name)
 
@@ -107,3 +111,17 @@ def test_samples_policy_only_at_temperature_one_untruncated():
     assert g.untempered().max_new_tokens == g.max_new_tokens
     assert not load_config(None, ["generation.temperature=1", "generation.top_k=0",
                                   "generation.repetition_penalty=1.1"]).generation.samples_policy
+
+
+def test_quickstart_plan_names_registered_methods(tmp_path):
+    from alignlab.pipelines.quickstart import load_plan, split_overrides
+
+    plan = load_plan()
+    assert plan.names[-1] == "eval" and set(plan.evaluate.values()) <= {s.name for s in plan.stages}
+    assert split_overrides(["rloo:rl.k=2", "seed=1"], plan)["rloo"] == ["rl.k=2", "seed=1"]
+    with pytest.raises(ConfigError, match="unknown quickstart stage 'ppo'"):
+        split_overrides(["ppo:rl.k=2"], plan)
+    bad = tmp_path / "plan.yaml"
+    bad.write_text("stages: [{name: sft}, {name: distill}]\nevaluate: {SFT: sft}\nbaseline: sft\nreport: [sft]\n")
+    with pytest.raises(ConfigError, match="stage distill is not a method"):
+        load_plan(str(bad))

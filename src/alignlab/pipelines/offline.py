@@ -19,7 +19,6 @@ from alignlab.data.sources import DataError, load_prompts
 from alignlab.evaluation.policy import EVAL_SEED_OFFSET, HeldOut, sampling_evaluator
 from alignlab.pipelines.common import (
     agreed_run_path,
-    check_environment,
     close_run,
     finish_diagnostics,
     load_policy,
@@ -77,8 +76,8 @@ def sample_evaluator(cfg: Config, tokenizer, reference: Callable[[], object], de
 
 
 def run_offline(cfg: Config, method: OfflineMethod, command: str = "", resume: Path | None = None) -> dict:
-    """Train; returns {"run_dir", "train", "eval", "steps"}. Exceptions leave the run resumable."""
-    check_environment(cfg)
+    """Train; returns {"run_dir", "train", "eval", "steps"}. Exceptions leave the run resumable. The method's and
+    the environment's checks ran at the door (`pipelines/door.py`)."""
     path = agreed_run_path(cfg, resume)
     acc = make_accelerator(cfg, path)
     set_seed(cfg.seed)

@@ -22,7 +22,6 @@ from alignlab.models.loading import adapter_base, disable_dropout, load_model
 from alignlab.models.value import ValueHead, ValueModel, hidden_size
 from alignlab.pipelines.common import (
     agreed_run_path,
-    check_environment,
     close_run,
     finish_diagnostics,
     load_policy,
@@ -88,9 +87,8 @@ def build_critic(cfg: Config, policy):
 
 def run_online(cfg: Config, name: str, command: str = "", resume: Path | None = None) -> dict:
     """Train the online method `name` (an online entry of `alignlab.methods.METHODS`); returns {"run_dir",
-    "train", "eval", "steps"}."""
-    check_online_config(cfg, name)
-    check_environment(cfg)
+    "train", "eval", "steps"}. Its checks (`check_online_config`, the environment) ran at the door
+    (`pipelines/door.py`); WARP, which calls this for each of its runs, passed the same door."""
     algorithm = METHODS[name].algorithm_class()(cfg.rl)
     path = agreed_run_path(cfg, resume)
     acc = make_accelerator(cfg, path)

@@ -22,7 +22,7 @@ from alignlab.config import Config, ConfigError
 from alignlab.data.pairing import filter_completions, gap_stats, make_pairs
 from alignlab.data.sources import load_prompts
 from alignlab.generation.sample import sample_completions
-from alignlab.pipelines.common import check_environment, resolve_data
+from alignlab.pipelines.common import resolve_data
 from alignlab.pipelines.generate import load_for_sampling
 from alignlab.rewards import build_scorer
 from alignlab.runs.atomic import append_line, atomic_dir, atomic_write_json, atomic_write_text
@@ -43,8 +43,7 @@ def check_pairs_config(cfg: Config) -> None:
 
 
 def run_pairs(cfg: Config, command: str = "", resume: Path | None = None) -> dict:
-    check_pairs_config(cfg)
-    check_environment(cfg)
+    """Sample, score and pair; its checks ran at the door (`pipelines/door.py`)."""
     t0 = time.time()
     # Everything that can fail on bad input happens before the run directory exists.
     prompts = {split: load_prompts(resolve_data(cfg.data), split)[: cfg.pairs.max_prompts] for split in cfg.pairs.splits}

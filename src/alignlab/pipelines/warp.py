@@ -33,7 +33,6 @@ from alignlab.evaluation.policy import EVAL_SEED_OFFSET, HeldOut, evaluate_polic
 from alignlab.models.merge import liti, mean_task_vector_angle, slerp_merge, snapshot
 from alignlab.pipelines.common import (
     agreed_run_path,
-    check_environment,
     close_run,
     make_accelerator,
     open_run_dir,
@@ -70,9 +69,8 @@ def run_config(cfg: Config, init: str, i: int, m: int, path: Path) -> Config:
 
 
 def run_warp(cfg: Config, command: str = "", resume: Path | None = None) -> dict:
-    """I rounds of M runs → SLERP → LITI, evaluated; returns {"run_dir", "report", "final"}."""
-    check_warp_config(cfg)
-    check_environment(cfg)
+    """I rounds of M runs → SLERP → LITI, evaluated; returns {"run_dir", "report", "final"}. Its checks ran at the
+    door (`pipelines/door.py`)."""
     path = agreed_run_path(cfg, resume)
     acc = make_accelerator(cfg, None)
     run = open_run_dir(cfg, path, command, resuming=resume is not None, is_main=acc.is_main_process)
