@@ -92,3 +92,13 @@ def test_clipped_value_loss_and_reinforce_by_hand():
     assert clipped_value_loss(v, old, ret, torch.ones(1, 2), clip=0.2)[0].item() == pytest.approx(1.0)
     logps = torch.tensor([[-1.0, -2.0]])
     assert reinforce_loss(logps, torch.tensor([[2.0, 0.5]]), torch.tensor([[1.0, 0.0]]))[0].item() == 2.0
+
+
+def test_the_config_offers_exactly_the_registered_estimators():
+    import typing
+
+    from alignlab.algorithms.advantages import GROUPED, MOVING_BASELINE, NEEDS_VALUES
+    from alignlab.config.online import AdvantageConfig
+
+    offered = set(typing.get_args(typing.get_args(AdvantageConfig.model_fields["estimator"].annotation)[0]))
+    assert offered == set(ADVANTAGES) and (GROUPED | MOVING_BASELINE | NEEDS_VALUES) <= offered

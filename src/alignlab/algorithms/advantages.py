@@ -60,6 +60,12 @@ def gae(rewards, mask, *, values: torch.Tensor, gamma: float = 1.0, lam: float =
 
 ADVANTAGES = {"reinforce": reinforce_baseline, "rloo": rloo, "grpo": grpo, "gae": gae}
 """advantage.estimator → function."""
+GROUPED = frozenset({"rloo", "grpo"})
+"""Estimators that compare the k replies of a prompt (they need rl.k >= 2)."""
+MOVING_BASELINE = frozenset({"reinforce"})
+"""Estimators whose baseline (`MovingBaseline`) the loop updates after each iteration."""
+NEEDS_VALUES = frozenset({"gae"})
+"""Estimators that need a value model."""
 
 
 def whiten(advantages: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from accelerate.utils import set_seed
 
+from alignlab.algorithms.advantages import GROUPED, NEEDS_VALUES
 from alignlab.algorithms.reference import FrozenCopy
 from alignlab.config import Config, ConfigError
 from alignlab.data.sources import load_prompts
@@ -51,12 +52,12 @@ def check_online_config(cfg: Config, name: str) -> None:
         raise ConfigError("train.max_steps: the online verbs run rl.iterations rollout batches; set rl.iterations")
     algorithm = METHODS[name].algorithm_class()
     settings = Settings.of(cfg, algorithm)
-    if settings.estimator in ("rloo", "grpo") and cfg.rl.k < 2:
+    if settings.estimator in GROUPED and cfg.rl.k < 2:
         raise ConfigError(f"rl.k={cfg.rl.k}: advantage.estimator={settings.estimator} compares the k replies of a "
                           "prompt; set rl.k >= 2")
-    if settings.estimator == "gae" and not algorithm.needs_value:
+    if settings.estimator in NEEDS_VALUES and not algorithm.needs_value:
         critics = [n for n in names("online") if METHODS[n].algorithm_class().needs_value]
-        raise ConfigError(f"advantage.estimator=gae needs a value model; train {name} has none (methods with one: "
+        raise ConfigError(f"advantage.estimator={settings.estimator} needs a value model; train {name} has none (methods with one: "
                           f"{', '.join(critics)})")
 
 

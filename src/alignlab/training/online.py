@@ -32,7 +32,7 @@ import torch
 from accelerate import Accelerator
 from transformers import PreTrainedTokenizerBase
 
-from alignlab.algorithms.advantages import ADVANTAGES, MovingBaseline, gae, whiten
+from alignlab.algorithms.advantages import ADVANTAGES, MOVING_BASELINE, MovingBaseline, gae, whiten
 from alignlab.algorithms.kl_control import KLController
 from alignlab.algorithms.logprobs import token_stats
 from alignlab.algorithms.reference import ReferenceStrategy, frozen_eval
@@ -260,7 +260,7 @@ def iteration(r: OnlineRun, m: OnlineState, it: int) -> dict:
     metrics = _mean_over_processes(acc, metrics)  # every process moves β and the baseline by the same global numbers
     if exp.ref_logps is not None:
         control.kl.update(metrics[f"kl_{r.settings.kl_estimator}"], len(roll.texts) * acc.num_processes)
-    if r.settings.estimator == "reinforce":
+    if r.settings.estimator in MOVING_BASELINE:
         control.baseline.update(metrics["return_mean"])  # after use: a baseline never sees the batch it is subtracted from
     return metrics
 
