@@ -181,3 +181,13 @@ def load_sweep_from(spec_dict: dict):
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         yaml.safe_dump(spec_dict, f)
     return load_sweep(f.name)
+
+
+def test_an_unknown_sweep_field_lists_the_sweep_fields(tmp_path):
+    from alignlab.config import ConfigError
+    from alignlab.experiments.spec import load_sweep
+
+    f = tmp_path / "s.yaml"
+    f.write_text("name: x\nverb: dpo\ncellz: []\ncells: [{name: a}]\n")
+    with pytest.raises(ConfigError, match=r"unknown sweep field 'cellz' \(did you mean 'cells'\?\); known here: name,"):
+        load_sweep(f)

@@ -93,15 +93,16 @@ def _deep_merge(a: dict, b: dict) -> dict:
     return out
 
 
-def format_validation_error(exc: ValidationError) -> str:
-    """One line: the first bad field, its value and what is allowed (+ a count of further errors)."""
+def format_validation_error(exc: ValidationError, model: type[BaseModel] = Config) -> str:
+    """One line: the first bad field, its value and what is allowed (+ a count of further errors); `model` is the
+    schema that was validated (its fields are listed for an unknown key)."""
     errors = exc.errors(include_url=False)
     err = errors[0]
     loc = [str(p) for p in err["loc"]]
     field = ".".join(loc) or "config"
     more = f" (+{len(errors) - 1} more error{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     if err["type"] == "extra_forbidden":
-        known = _known_fields(Config, loc[:-1])
+        known = _known_fields(model, loc[:-1])
         return f"unknown config field '{field}'{did_you_mean(loc[-1], known)}; known here: {', '.join(known)}{more}"
     value = err.get("input")
     msg = err["msg"]

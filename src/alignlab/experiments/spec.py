@@ -66,7 +66,7 @@ def load_sweep(path: str | Path, cli_overrides: list[str] | None = None, quick: 
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         text = (err["msg"].removeprefix("Value error, ") if not err["loc"]
-                else format_validation_error(exc).replace("config field", "sweep field"))
+                else format_validation_error(exc, SweepSpec).replace("config field", "sweep field"))
         raise ConfigError(f"sweep file {path}: {text}") from None
     return spec
 

@@ -65,7 +65,7 @@ def load_plan(preset: str = "quickstart/stages") -> Plan:
     try:
         plan = Plan.model_validate(read_yaml(resolve_preset(preset)))
     except ValidationError as exc:
-        raise ConfigError(f"{preset}: {format_validation_error(exc)}") from None
+        raise ConfigError(f"{preset}: {format_validation_error(exc, Plan)}") from None
     unknown = [s.name for s in plan.stages if s.name not in METHODS]
     if unknown:
         raise ConfigError(f"{preset}: stage {unknown[0]} is not a method; methods: {', '.join(METHODS)}")
