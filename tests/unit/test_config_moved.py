@@ -77,3 +77,8 @@ def test_in_training_prompts_default_depends_on_the_loop():
     assert (e.held_out_prompts(online=False), e.held_out_prompts(online=True)) == (16, 64)
     e = load_config(None, ["eval.in_training_prompts=0"]).eval
     assert (e.held_out_prompts(online=False), e.held_out_prompts(online=True)) == (0, 0)
+
+
+def test_a_saved_warp_run_keeps_its_own_evaluation_size():
+    saved = {"eval": {"prompts": 64, "samples_per_prompt": 4}, "warp": {"eval_prompts": 128, "eval_k": 2}}
+    assert migrate_tree(saved) == {"eval": {"prompts": 128, "k": 2}, "warp": {}}

@@ -15,12 +15,14 @@ MOVED: dict[str, str] = {
     "loss.disable_dropout": "model.disable_dropout",
     "rl.eval_prompts": "eval.in_training_prompts",
     "rl.eval_k": "eval.in_training_k",
-    "warp.eval_prompts": "eval.prompts",
-    "warp.eval_k": "eval.k",
     "eval.samples_per_prompt": "eval.k",
     "pairs.samples_per_prompt": "pairs.k",
+    "warp.eval_prompts": "eval.prompts",
+    "warp.eval_k": "eval.k",
 }
-"""Old dotted key → its new key (same meaning, same values)."""
+"""Old dotted key → its new key (same meaning, same values). Moved in this order: where two old keys of a saved
+config meet in one new key (eval.samples_per_prompt and warp.eval_k), the later one wins, so a WARP run that
+resumes keeps evaluating as it did."""
 
 REMOVED: dict[str, str] = {
     "generation.num_return_sequences": "replies per prompt belong to the verb: `alignlab generate -k N`, rl.k, "
