@@ -98,8 +98,8 @@ def test_generate_verb(alignlab_home, tmp_path):
                    "generation.max_new_tokens=6", "-k", "2", "logging.progress=false",
                    "--out", str(out))
     records = [json.loads(x) for x in out.read_text().splitlines()]
-    assert len(records) == 2 and all(-1 <= r["vader"] <= 1 for r in records)
-    assert "vader" in proc.stderr
+    assert len(records) == 2 and all(0 <= r["gold"] <= 1 for r in records)
+    assert "gold reward (review_judge)" in proc.stderr
 
 
 @pytest.mark.parametrize("optimizer, buffers", [("sgd", 0), ("sgd_momentum", 1), ("sgd_nesterov", 1), ("adamw", 2)])

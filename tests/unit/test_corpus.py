@@ -1,5 +1,5 @@
 from alignlab.data.reviews.corpus import CorpusSpec, chat_rows, pretrain_texts, prompts_for_split, sft_rows
-from alignlab.data.reviews.gold import vader_compound
+from alignlab.rewards.rules import vader_compound
 
 SPEC = CorpusSpec(train_prompts=300, eval_prompts=60, chat_rows=80, pretrain_docs=400)
 

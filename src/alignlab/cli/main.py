@@ -240,7 +240,8 @@ def generate_cmd(model: str = typer.Option("builtin:reviews-tiny", "--model", "-
                  out: Path = typer.Option(None, "--out", help="Write records to this JSONL file."),
                  quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary line."),
                  config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG):
-    """Sample completions from any model (left-padded batches); prints each with its VADER score and the mean."""
+    """Sample completions from any model (left-padded batches); prints each with its gold score (the built-in
+    task's judge) and the mean."""
     from alignlab.config import load_config
     from alignlab.pipelines.builtins import ensure_builtins
     from alignlab.pipelines.generate import builtin_prompts, mean_and_stderr, sample, write_jsonl
@@ -253,10 +254,10 @@ def generate_cmd(model: str = typer.Option("builtin:reviews-tiny", "--model", "-
     prompts = prompts or builtin_prompts("test", n_prompts, cfg.seed)
     records = sample(cfg.model, prompts, cfg.generation, cfg.seed, chat=chat, progress=cfg.logging.progress, k=k)
     for r in records if not quiet else []:
-        console.print(f"[dim]{r['prompt']}[/dim][bold]{r['completion']}[/bold]  [cyan](vader {r['vader']:+.2f})[/cyan]",
+        console.print(f"[dim]{r['prompt']}[/dim][bold]{r['completion']}[/bold]  [cyan](gold {r['gold']:.2f})[/cyan]",
                       highlight=False)
-    mean, stderr = mean_and_stderr([r["vader"] for r in records])
-    console.print(f"gold reward (VADER) of {len(records)} completions from {len(prompts)} prompts: "
+    mean, stderr = mean_and_stderr([r["gold"] for r in records])
+    console.print(f"gold reward (review_judge) of {len(records)} completions from {len(prompts)} prompts: "
                   f"mean {mean:+.4f} ± {stderr:.4f} (standard error)")
     if out:
         write_jsonl(records, out)

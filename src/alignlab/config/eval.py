@@ -23,8 +23,10 @@ class EvalConfig(Section):
     """Sampling seed (default: the config's seed); every model evaluated with it sees the same noise."""
     proxy: str | None = None
     """The proxy reward (a scorer spec; default reward.scorer): what training optimised."""
-    gold: str | None = "vader"
-    """The gold reward shown next to the proxy (a scorer spec; null: none)."""
+    gold: str | None = "review_judge"
+    """The gold reward, logged next to the proxy in every held-out evaluation (in training and of a finished
+    model): a scorer spec, never a training signal. Default: the built-in task's independent gold judge
+    (`review_judge`, data/reviews/judge.py); null: none."""
     reference: str | None = "auto"
     """Model for KL on the samples: auto = the run's starting model (model.name_or_path of its config); null: no KL."""
     baseline: str | None = None

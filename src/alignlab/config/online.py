@@ -39,10 +39,6 @@ class RLConfig(Section):
     policy's starting model."""
     chat: bool = False
     """Wrap prompts in the tokenizer's chat template before sampling."""
-    gold_scorer: str | None = "vader"
-    """Also score held-out replies with this scorer and log it as `gold_reward` (VADER is the built-in task's
-    gold reward); None: only the training reward. The held-out prompts and replies: eval.in_training_prompts,
-    eval.in_training_k."""
 
 
 class KLConfig(Section):

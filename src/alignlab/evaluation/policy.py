@@ -11,6 +11,7 @@ same k, same seed); `kl_samples` says which ("evaluation samples" or "separate T
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter
 from collections.abc import Callable
@@ -64,8 +65,8 @@ class HeldOut:
 
 @torch.no_grad()
 def evaluate_policy(model, tokenizer, h: HeldOut) -> tuple[dict, list[dict]]:
-    """(metrics, one row per sample). Metrics: reward_mean/std/stderr, gold_reward_mean/std/stderr, kl_k1/k2/k3 with
-    the 95% CI of the sequence KL (kl_ci_low/high), entropy, response_length, truncated_fraction,
+    """(metrics, one row per sample). Metrics: reward_mean/std/stderr, gold_reward_mean/std/stderr, kl_k1/k2/k3 and
+    sqrt_kl = √max(kl_k1, 0) with the 95% CI of the sequence KL (kl_ci_low/high), entropy, response_length, truncated_fraction,
     identical_fraction, on_target_fraction (with a target threshold), and the text diversity of `text_metrics`."""
     engine = HFRolloutEngine(model, tokenizer, h.generation, chat=h.chat, chunk_tokens=h.chunk_tokens)
     roll = engine.generate(h.prompts, h.k, seed=h.seed, progress=h.progress)
@@ -81,6 +82,7 @@ def evaluate_policy(model, tokenizer, h: HeldOut) -> tuple[dict, list[dict]]:
     metrics = sample_metrics(roll, scores.to(roll.logps.device), roll.token_mask, {}) | text_metrics(roll, tokenizer, ids)
     if kl:
         metrics |= {f"kl_{name}": float(v.sum(-1).mean()) for name, v in kl.items()}
+        metrics["sqrt_kl"] = math.sqrt(max(metrics["kl_k1"], 0.0))  # d of Gao et al. (2022): gold and proxy vs d
         metrics["kl_samples"] = "evaluation samples" if kl_roll is roll else "separate T=1 untruncated samples"
     metrics["reward_stderr"] = stderr(scores.tolist())
     lengths = roll.lengths.tolist()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from alignlab.config.common import GenerationConfig, ModelConfig
 from alignlab.data.reviews.corpus import CorpusSpec, prompts_for_split
-from alignlab.data.reviews.gold import vader_compound
+from alignlab.data.reviews.judge import judge_scores
 from alignlab.evaluation.metrics import stderr
 from alignlab.generation.sample import generate
 from alignlab.models.loading import load_model, load_tokenizer
@@ -29,12 +29,13 @@ def load_for_sampling(model_cfg: ModelConfig):
 
 def sample(model_cfg: ModelConfig, prompts: list[str], gen: GenerationConfig, seed: int = 0,
            chat: bool = False, progress: bool = True, k: int = 1) -> list[dict]:
-    """One record per completion (`k` per prompt): prompt, completion and its gold (VADER) score."""
+    """One record per completion (`k` per prompt): prompt, completion and its score by the built-in task's gold
+    judge (`review_judge`)."""
     model, tokenizer = load_for_sampling(model_cfg)
     completions = generate(model, tokenizer, prompts, gen, seed=seed, chat=chat, progress=progress, k=k)
     flat = [(p, c) for p, cs in zip(prompts, completions, strict=True) for c in cs]
-    scores = vader_compound([c for _, c in flat])
-    return [{"prompt": p, "completion": c, "vader": s} for (p, c), s in zip(flat, scores, strict=True)]
+    scores = judge_scores([p for p, _ in flat], [c for _, c in flat])
+    return [{"prompt": p, "completion": c, "gold": s} for (p, c), s in zip(flat, scores, strict=True)]
 
 
 def write_jsonl(records: list[dict], path: Path) -> None:

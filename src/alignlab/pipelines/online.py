@@ -104,7 +104,7 @@ def run_online(cfg: Config, name: str, command: str = "", resume: Path | None = 
         disable_dropout(policy)  # behaviour, reference and update passes must see the same function
     policy.to(acc.device)
     scorer = build_scorer(cfg.reward.scorer, cfg.reward, device=str(acc.device), progress=False)
-    gold = build_scorer(cfg.rl.gold_scorer, cfg.reward, device=str(acc.device), progress=False) if cfg.rl.gold_scorer else None
+    gold = build_scorer(cfg.eval.gold, cfg.reward, device=str(acc.device), progress=False) if cfg.eval.gold else None
     reference = _reference(cfg, policy, acc)
     critic = build_critic(cfg, policy).to(acc.device) if algorithm.needs_value else None
     settings = Settings.of(cfg, algorithm)

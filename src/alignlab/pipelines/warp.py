@@ -151,8 +151,8 @@ class Evaluator:
         reference = FrozenCopy(load_full(start, cfg.model)[0].to(self.device))
         prompts = load_prompts(resolve_data(cfg.data), cfg.data.eval_split)[: cfg.eval.prompts]
         scorer = build_scorer(cfg.reward.scorer, cfg.reward, device=str(self.device), progress=False)
-        gold = (build_scorer(cfg.rl.gold_scorer, cfg.reward, device=str(self.device), progress=False)
-                if cfg.rl.gold_scorer else None)
+        gold = (build_scorer(cfg.eval.gold, cfg.reward, device=str(self.device), progress=False)
+                if cfg.eval.gold else None)
         self.held = HeldOut(prompts, cfg.eval.k, cfg.seed + EVAL_SEED_OFFSET, cfg.generation, scorer, gold, reference,
                             chat=cfg.rl.chat, chunk_tokens=cfg.model.chunk_tokens)
         self._work = None  # a model to load interpolated weights into

@@ -1,6 +1,6 @@
 """Reward functions behind one interface: `build_scorer(spec, cfg).score(prompts, completions) -> tensor[batch]`.
 
-Specs: `vader` (the built-in task's gold reward), `length`, `complete`, `repetition`, `embedding`,
+Specs: `review_judge[:TARGET]` (the built-in task's gold judge), `vader`, `length`, `complete`, `repetition`, `embedding`,
 `reward_model:PATH`, `classifier:NAME_OR_PATH:LABEL`, and `composite` (weighted terms from `reward.terms`).
 Scorers are chosen through the `SCORERS` table, never through a chain of name tests.
 """
@@ -57,7 +57,17 @@ def _composite_scorer(arg: str, cfg: RewardConfig, device: str):
     return _composite.composite(parts, cfg.terms)
 
 
+def _review_judge(arg: str, cfg: RewardConfig, device: str):
+    from alignlab.data.reviews.judge import TARGETS, judge_scores
+
+    target = arg or "positive"
+    if target not in TARGETS:
+        raise ConfigError(f"reward.scorer: review_judge:{arg}: the target must be one of {', '.join(TARGETS)}")
+    return lambda prompts, completions: judge_scores(prompts, completions, target)
+
+
 SCORERS = {
+    "review_judge": _review_judge,
     "vader": _no_argument("vader", lambda cfg: rules.vader),
     "length": _no_argument("length", lambda cfg: rules.length(cfg.length.min_words, cfg.length.max_words)),
     "complete": _no_argument("complete", lambda cfg: rules.complete),

@@ -1,16 +1,29 @@
-"""Cheap text scorers: gold sentiment (VADER), length shape, sentence completion and repetition.
+"""Cheap text scorers: VADER sentiment, length shape, sentence completion and repetition.
 
 All read the completion only (the prompt is the same for every sample of a prompt).
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from alignlab.data.pairing import ends_sentence
-from alignlab.data.reviews.gold import vader_compound
+
+
+@lru_cache(maxsize=1)
+def _analyzer():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+def vader_compound(texts: list[str]) -> list[float]:
+    analyzer = _analyzer()
+    return [analyzer.polarity_scores(t)["compound"] for t in texts]
 
 
 def vader(prompts: list[str], completions: list[str]) -> list[float]:
-    """VADER compound score in [-1, 1]: the built-in task's gold reward."""
+    """VADER compound score in [-1, 1] (a lexicon sentiment scorer: a proxy of the built-in task, not its gold)."""
     return vader_compound(completions)
 
 
