@@ -25,6 +25,14 @@ def kl_text(m: dict) -> str:
     return f"{m['kl_k1']:.2f} [{m.get('kl_ci_low', 0):.2f}, {m.get('kl_ci_high', 0):.2f}]"
 
 
+def gold_text(m: dict) -> str:
+    """Gold mean with its normal 95% CI over the replies (mean ± 1.96 standard errors)."""
+    if "gold_reward_mean" not in m:
+        return "-"
+    mean, half = m["gold_reward_mean"], 1.96 * m.get("gold_reward_stderr", 0.0)
+    return f"{mean:.3f} [{mean - half:.3f}, {mean + half:.3f}]"
+
+
 def win_text(win: dict | None) -> str:
     if not win:
         return "-"
@@ -32,18 +40,18 @@ def win_text(win: dict | None) -> str:
 
 
 def comparison_rows(records: dict[str, dict]) -> list[list[str]]:
-    """One row per evaluated model: method, gold, proxy, KL [CI], diversity, win rate [CI] vs the baseline."""
+    """One row per evaluated model: method, gold [CI], proxy, KL [CI], diversity, win rate [CI] vs the baseline."""
     rows = []
     for name, rec in records.items():
         m = rec["metrics"]
         win = rec.get("win_rate")
-        rows.append([name, _fmt(m.get("gold_reward_mean")), _fmt(m.get("reward_mean")), kl_text(m),
+        rows.append([name, gold_text(m), _fmt(m.get("reward_mean")), kl_text(m),
                      _fmt(m.get("pooled_entropy"), False), _fmt(m.get("distinct_2"), False),
                      win_text(win), f"{win['ties']:.0%}" if win else "-"])
     return rows
 
 
-COMPARISON_HEADERS = ["method", "gold", "proxy", "KL [95% CI]", "entropy", "dist-2", "win rate [95% CI]", "ties"]
+COMPARISON_HEADERS = ["method", "gold [95% CI]", "proxy", "KL [95% CI]", "entropy", "dist-2", "win rate [95% CI]", "ties"]
 
 
 def print_comparison(records: dict[str, dict], title: str) -> None:
