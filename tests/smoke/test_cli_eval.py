@@ -34,8 +34,11 @@ def test_dpo_logs_sampling_metrics_per_epoch_and_writes_diagnostics(dpo_run):
     # the start, the end of epoch 1 and the end (epoch 2): KL to the reference is measured for DPO as it trains
     assert [r["epoch"] for r in samples] == [0.0, 1.0, 2.0]
     assert samples[0]["kl_k3"] == pytest.approx(0.0, abs=1e-4) and samples[-1]["kl_k3"] > 1e-3
-    for key in ("reward_mean", "gold_reward_mean", "pooled_entropy", "distinct_2", "self_bleu", "repetition_rate"):
+    for key in ("reward_mean", "gold_reward_mean", "sqrt_kl", "pooled_entropy", "distinct_2", "self_bleu",
+                "repetition_rate"):
         assert all(math.isfinite(r[key]) for r in samples), key
+    assert all(0 <= r["gold_reward_mean"] <= 1 for r in samples)  # the task's judge
+    assert all(r["sqrt_kl"] == pytest.approx(max(r["kl_k1"], 0) ** 0.5) for r in samples)
     assert [r["epoch"] for r in metric_rows(dpo_run, "train_eval")] == [0.0, 1.0, 2.0]
     diagnostics = json.loads((dpo_run / "diagnostics.json").read_text())
     assert set(diagnostics["counts"]) == {"overfitting", "reward_hacking", "diversity_drop"}
@@ -141,14 +144,15 @@ def test_report_of_runs_is_self_contained_and_renders(dpo_run, tmp_path):
     out = invoke_cli("report", str(dpo_run), "-o", str(tmp_path / "rep")).output
     page = (tmp_path / "rep" / "report.html").read_text()
     assert "report.html" in out and (tmp_path / "rep" / "report.md").exists()
-    for section in ("Evaluation", "Reward vs KL", "Win rates", "Diagnostics", "Generations side by side", "config.yaml"):
+    for section in ("Evaluation", "Reward vs KL", "Gold and proxy against √KL", "Win rates", "Diagnostics",
+                    "Generations side by side", "config.yaml"):
         assert section in page, section
-    assert page.count("data:image/png;base64,") == 2  # the scatter and the run's curves, embedded
+    assert page.count("data:image/png;base64,") == 3  # the scatter, gold and proxy vs √KL, the run's curves
     assert "<script" not in page and "http" not in page.split("<body>")[1].split("manifest.json")[0]
     if shutil.which("chromium") is None:
         pytest.skip("chromium is not installed (.ci/run installs Debian's chromium)")
     result = chromium_check(tmp_path / "rep" / "report.html", tmp_path)
-    assert result["images"] == 2 and result["loaded"] == 2, result
+    assert result["images"] == 3 and result["loaded"] == 3, result
     assert result["errors"] == [] and result["console"] == [], result
 
 

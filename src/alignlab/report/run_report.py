@@ -108,6 +108,34 @@ def scatter_figure(runs: list[dict], out: Path) -> Path | None:
     return out
 
 
+def overoptimisation_figure(runs: list[dict], out: Path) -> Path | None:
+    """Gold and proxy reward against √KL along each run (its held-out evaluations: split `eval` of the online methods,
+    `eval_samples` of sft and dpo), one line per run: where gold levels off or turns down while the proxy keeps
+    rising, the proxy is being over-optimised (Gao et al. 2022)."""
+    curves = {}
+    for r in runs:
+        pts = [(x["sqrt_kl"], x["gold_reward_mean"], x["reward_mean"]) for x in r["metrics"]
+               if x["split"] in ("eval", "eval_samples") and "sqrt_kl" in x and "gold_reward_mean" in x]
+        if len(pts) > 1:
+            curves[r["name"]] = pts
+    if not curves:
+        return None
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for name, pts in curves.items():
+        d, gold, proxy = zip(*pts, strict=True)
+        a.plot(d, gold, "o-", markersize=4, label=name)
+        b.plot(d, proxy, "o-", markersize=4, label=name)
+    for ax, label in ((a, "gold reward"), (b, "proxy reward (training signal)")):
+        ax.set_xlabel("√KL to the reference")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    a.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
 def win_rows(runs: list[dict]) -> list[list[str]]:
     rows = []
     for r in runs:
@@ -187,6 +215,10 @@ def write_report(paths: list[Path], out: Path, title: str = "alignlab report") -
             "gold and proxy reward, KL to the reference on the samples, diversity and win rate (eval/eval.json)"
             if evaluated else "no run has an evaluation yet: run alignlab eval RUN_DIR")
     section("Reward vs KL and reward vs diversity", image(scatter_figure(runs, out / "scatter.png")) if evaluated else None)
+    over = overoptimisation_figure(runs, out / "gold-proxy-sqrt-kl.png")
+    section("Gold and proxy against √KL along each run", image(over) if over else None,
+            "each run's held-out evaluations during training: gold levelling off or falling while the proxy rises "
+            "is over-optimisation of the proxy" if over else "no run logged two evaluations with gold and KL")
     wins = win_rows(runs)
     section("Win rates", table(WIN_HEADERS, wins) if wins else None,
             "ties are counted separately; the win rate counts a tie as half a win; CIs are bootstrap 95%")
