@@ -25,3 +25,18 @@ def test_no_figure_without_gold_kl_curves(tmp_path):
     assert overoptimisation_figure(only_one, tmp_path / "a.png") is None
     assert overoptimisation_figure(no_gold, tmp_path / "b.png") is None
     assert not (tmp_path / "a.png").exists()
+
+
+def test_fit_rows_say_when_the_peak_is_an_extrapolation():
+    import math
+
+    from alignlab.report.run_report import overoptimisation_rows
+
+    ds = [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+    turned = [_eval(i, d, 0.3 + (d * (0.5 - 0.4 * math.log(d)) if d else 0.0), d) for i, d in enumerate(ds)]
+    rising = [_eval(i, d, 0.3 + 0.2 * d, d) for i, d in enumerate(ds)]
+    rows = {r[0]: r for r in overoptimisation_rows([_run("turned", turned), _run("rising", rising),
+                                                    _run("short", turned[:2])])}
+    assert set(rows) == {"turned", "rising"}  # two evaluations are too few to fit
+    assert rows["turned"][4] == f"{math.exp(0.25) ** 2:.2f}"  # inside the measured range: no caveat
+    assert "beyond the measured" in rows["rising"][4] or rows["rising"][4].startswith("no peak")

@@ -108,32 +108,65 @@ def scatter_figure(runs: list[dict], out: Path) -> Path | None:
     return out
 
 
-def overoptimisation_figure(runs: list[dict], out: Path) -> Path | None:
-    """Gold and proxy reward against √KL along each run (its held-out evaluations: split `eval` of the online methods,
-    `eval_samples` of sft and dpo), one line per run: where gold levels off or turns down while the proxy keeps
-    rising, the proxy is being over-optimised (Gao et al. 2022)."""
+def gold_kl_curves(runs: list[dict]) -> dict[str, list[tuple[float, float, float]]]:
+    """Per run with at least two held-out evaluations that logged gold and KL (split `eval` of the online methods,
+    `eval_samples` of sft and dpo): [(√KL, gold, proxy)] in step order."""
     curves = {}
     for r in runs:
         pts = [(x["sqrt_kl"], x["gold_reward_mean"], x["reward_mean"]) for x in r["metrics"]
                if x["split"] in ("eval", "eval_samples") and "sqrt_kl" in x and "gold_reward_mean" in x]
         if len(pts) > 1:
             curves[r["name"]] = pts
+    return curves
+
+
+def _rl_fit(pts: list[tuple[float, float, float]]):
+    from alignlab.evaluation.overoptimisation import fit
+
+    return fit("rl", [p[0] for p in pts], [p[1] for p in pts]) if len(pts) >= 3 else None
+
+
+def overoptimisation_figure(runs: list[dict], out: Path) -> Path | None:
+    """Gold and proxy reward against √KL along each run, one line per run, with the RL form of Gao et al. (2022)
+    fitted to gold (dashed): where gold levels off or turns down while the proxy keeps rising, the proxy is being
+    over-optimised."""
+    curves = gold_kl_curves(runs)
     if not curves:
         return None
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
     for name, pts in curves.items():
         d, gold, proxy = zip(*pts, strict=True)
-        a.plot(d, gold, "o-", markersize=4, label=name)
+        line, = a.plot(d, gold, "o-", markersize=4, label=name)
         b.plot(d, proxy, "o-", markersize=4, label=name)
+        f = _rl_fit(pts)
+        if f is not None:
+            grid = [f.d_max * i / 50 for i in range(51)]
+            a.plot(grid, f.predict(grid), "--", color=line.get_color(), alpha=0.6, label=f"{name}: fit d(α − β log d)")
     for ax, label in ((a, "gold reward"), (b, "proxy reward (training signal)")):
         ax.set_xlabel("√KL to the reference")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    a.legend(fontsize=8)
+    a.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     plt.close(fig)
     return out
+
+
+def overoptimisation_rows(runs: list[dict]) -> list[list[str]]:
+    """Per run with at least three evaluations: the fitted RL form and where its gold peaks."""
+    rows = []
+    for name, pts in gold_kl_curves(runs).items():
+        f = _rl_fit(pts)
+        if f is None:
+            continue
+        peak = ("no peak (β ≤ 0)" if f.kl_peak is None else
+                f"{f.kl_peak:.2f}" + ("" if f.peak_observed else f" (beyond the measured {f.d_max ** 2:.2f})"))
+        rows.append([name, str(len(pts)), f"{f.alpha:+.3f}", f"{f.beta:+.3f}", peak])
+    return rows
+
+
+OVEROPTIMISATION_HEADERS = ["run", "evaluations", "α", "β", "KL at the fitted gold peak"]
 
 
 def win_rows(runs: list[dict]) -> list[list[str]]:
@@ -218,7 +251,12 @@ def write_report(paths: list[Path], out: Path, title: str = "alignlab report") -
     over = overoptimisation_figure(runs, out / "gold-proxy-sqrt-kl.png")
     section("Gold and proxy against √KL along each run", image(over) if over else None,
             "each run's held-out evaluations during training: gold levelling off or falling while the proxy rises "
-            "is over-optimisation of the proxy" if over else "no run logged two evaluations with gold and KL")
+            "is over-optimisation of the proxy; dashed: gold − gold(start) = d(α − β log d), d = √KL, fitted "
+            "(Gao et al. 2022; one run, a description, not a test)" if over
+            else "no run logged two evaluations with gold and KL")
+    fits = overoptimisation_rows(runs)
+    if fits:
+        page.add(table(OVEROPTIMISATION_HEADERS, fits))
     wins = win_rows(runs)
     section("Win rates", table(WIN_HEADERS, wins) if wins else None,
             "ties are counted separately; the win rate counts a tie as half a win; CIs are bootstrap 95%")
