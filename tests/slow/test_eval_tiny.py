@@ -1,5 +1,6 @@
-"""Acceptance checks of the evaluation issue on the real default model: the quickstart end to end within its time
-budget, and the over-fitting flag of a 3-epoch DPO run on a small pair set."""
+"""Acceptance checks on the real default model: the quickstart end to end (gold and proxy differ, SFT below the
+trained methods with separated CIs, headroom under the judge's maximum), and the over-fitting flag of a 3-epoch
+DPO run on a small pair set. Its time budget is measured by benchmarks/quickstart_time.py, not here."""
 
 from __future__ import annotations
 
@@ -12,14 +13,17 @@ pytestmark = pytest.mark.slow
 QUIET = ["logging.progress=false", "logging.report_to=[]"]
 
 
-def test_quickstart_end_to_end_within_five_minutes(tmp_path):
+def test_quickstart_end_to_end_separates_the_methods_under_the_gold_judge(tmp_path):
     proc = run_cli("quickstart", "logging.report_to=[]", cwd=tmp_path, timeout=900)
     root = next((tmp_path / "runs").glob("quickstart-*"))
     summary = json.loads((root / "quickstart.json").read_text())
     res = {name: r["metrics"] for name, r in summary["results"].items()}
-    assert summary["seconds"] < 300, summary["stage_seconds"]
+    ci = {name: (m["gold_reward_mean"] - 1.96 * m["gold_reward_stderr"], m["gold_reward_mean"] + 1.96 * m["gold_reward_stderr"])
+          for name, m in res.items()}
     for method in ("DPO", "RLOO"):
-        assert res[method]["gold_reward_mean"] > res["SFT"]["gold_reward_mean"] + 0.1, res
+        assert ci[method][0] > ci["SFT"][1], ci  # SFT below the trained methods, the 95% CIs apart
+        assert res[method]["gold_reward_mean"] < 1.0 - 0.05, res[method]  # headroom under the judge's maximum
+        assert abs(res[method]["gold_reward_mean"] - res[method]["reward_mean"]) > 0.05  # proxy is not gold
         assert res[method]["kl_ci_low"] > 0, res[method]  # KL to SFT on its own samples, CI above 0
         assert summary["results"][method]["win_rate"]["win_rate"] > 0.5
     assert summary["results"]["DPO"]["pairs"]["pair_accuracy"] > 0.6

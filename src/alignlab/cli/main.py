@@ -279,7 +279,10 @@ def quickstart(overrides: list[str] = OVERRIDES_ARG,
                                  param_hint="--resume")
     s = run_quickstart(list(overrides or []), Path(resume) if resume else None, command=_command_line())
     print_comparison(s["records"], title="quickstart: SFT, DPO and RLOO on the same evaluation (baseline: SFT)")
-    console.print("gold = VADER (the task's true reward); proxy = the quickstart reward model; KL = sequence KL to "
+    gold = next(iter(s["records"].values()))["scorers"]["gold"]
+    judge = " (the task's judge, in [0, 1], never a training signal)" if str(gold).startswith("review_judge") else ""
+    console.print(f"gold = {gold}{judge}, 95% CI over the replies; "
+                  "proxy = the quickstart reward model (trained on judge labels); KL = sequence KL to "
                   "SFT on each policy's own samples; entropy = pooled per-prompt token entropy; dist-2 = distinct "
                   "bigrams; win rate vs SFT judged by gold, ties count half")
     for name, rec in s["records"].items():

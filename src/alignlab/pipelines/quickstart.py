@@ -1,7 +1,7 @@
 """`alignlab quickstart`: the whole lab in one command on the built-in task.
 
 base model → SFT → reward model (the proxy) → preference pairs scored by the proxy → DPO and RLOO from the SFT
-model → the same evaluation of SFT, DPO and RLOO against SFT (gold = VADER next to the proxy) → report.
+model → the same evaluation of SFT, DPO and RLOO against SFT (gold = the task's judge next to the proxy) → report.
 
 Every stage is an ordinary run directory under `runs/quickstart-TIME/` (sft/, rm/, pairs/, dpo/, rloo/), made
 by the same code as the verbs, from the presets `configs/quickstart/*.yaml`; the stages, their wiring and

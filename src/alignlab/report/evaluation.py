@@ -61,7 +61,7 @@ def print_comparison(records: dict[str, dict], title: str) -> None:
     for row in comparison_rows(records):
         table.add_row(*row)
     # Pipes and logs get 80 columns by default, too narrow for this table; a wider terminal keeps its width.
-    Console(stderr=True, width=max(console.width, 100)).print(table)
+    Console(stderr=True, width=max(console.width, 130)).print(table)
 
 
 def print_eval(rec: dict) -> None:
