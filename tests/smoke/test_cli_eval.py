@@ -38,7 +38,7 @@ def test_dpo_logs_sampling_metrics_per_epoch_and_writes_diagnostics(dpo_run):
                 "repetition_rate"):
         assert all(math.isfinite(r[key]) for r in samples), key
     assert all(0 <= r["gold_reward_mean"] <= 1 for r in samples)  # the task's judge
-    assert all(r["sqrt_kl"] == pytest.approx(max(r["kl_k1"], 0) ** 0.5) for r in samples)
+    assert all(r["sqrt_kl"] == pytest.approx(max(r["kl_k1"], 0) ** 0.5, rel=1e-3, abs=2e-3) for r in samples)
     assert [r["epoch"] for r in metric_rows(dpo_run, "train_eval")] == [0.0, 1.0, 2.0]
     diagnostics = json.loads((dpo_run / "diagnostics.json").read_text())
     assert set(diagnostics["counts"]) == {"overfitting", "reward_hacking", "diversity_drop"}
