@@ -18,6 +18,16 @@ Part = tuple[str, str]
 """(HTML, markdown) of one piece of the page."""
 
 
+def save_figure(fig, out: Path) -> Path:
+    """Lay out, write (PNG, 90 dpi) and close a matplotlib figure; returns `out`."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
 def table(headers: list[str], rows: list[list[str]]) -> Part:
     """One table; cells are plain text."""
     e = html.escape

@@ -18,7 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from alignlab.report.page import Page, image, table
+from alignlab.report.page import Page, image, save_figure, table
 from alignlab.runs.metrics import read_metrics  # noqa: E402
 
 CURVE_METRICS = ("loss", "accuracy", "reward_mean", "gold_reward_mean", "kl_k1", "pooled_entropy")
@@ -78,10 +78,7 @@ def curve_figure(run: dict, out: Path) -> Path | None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(run["name"], fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def scatter_figure(runs: list[dict], out: Path) -> Path | None:
@@ -102,10 +99,7 @@ def scatter_figure(runs: list[dict], out: Path) -> Path | None:
         ax.set_ylabel("gold reward" if "gold_reward_mean" in evals[0][1] else "reward")
         ax.grid(alpha=0.3)
     a.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def gold_kl_curves(runs: list[dict]) -> dict[str, list[tuple[float, float, float]]]:
@@ -147,10 +141,7 @@ def overoptimisation_figure(runs: list[dict], out: Path) -> Path | None:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     a.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def overoptimisation_rows(runs: list[dict]) -> list[list[str]]:

@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from alignlab.experiments.statistics import FEW_SEEDS, ci_front, pareto_front  # noqa: E402
-from alignlab.report.page import Page, image, table  # noqa: E402
+from alignlab.report.page import Page, image, save_figure, table  # noqa: E402
 from alignlab.report.run_report import sample_rows  # noqa: E402
 from alignlab.runs.metrics import read_metrics  # noqa: E402
 
@@ -159,10 +159,7 @@ def frontier_figure(summary: dict, kind: str, out: Path) -> Path | None:
                  + (", 95% seed CI)" if with_ci else "; no CI: fewer than 3 seeds or quick scale)"), fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def matched_figure(summary: dict, out: Path) -> Path | None:
@@ -194,10 +191,7 @@ def matched_figure(summary: dict, out: Path) -> Path | None:
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
     fig.suptitle(f"{summary['name']}: methods as curves of KL (dotted: the matched KL levels)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def cell_runs(root: Path) -> dict[str, list[Path]]:
@@ -242,10 +236,7 @@ def epoch_curves(root: Path, out: Path) -> Path | None:
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def loss_curves(root: Path, out: Path) -> Path | None:
@@ -266,10 +257,7 @@ def loss_curves(root: Path, out: Path) -> Path | None:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     a.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def memory_rows(summary: dict) -> list[list[str]]:
