@@ -16,7 +16,7 @@ def test_rm_preset_agrees_with_gold_and_scores_pairs(tmp_path):
     run_cli("train", "rm", "-c", "rm/reviews-tiny", *QUIET, f"run_dir={rm}", timeout=1200)
     evals = [json.loads(x) for x in (rm / "metrics.jsonl").read_text().splitlines()]
     final = [r for r in evals if r["split"] == "eval"][-1]
-    assert final["accuracy"] >= 0.85, final  # held-out agreement with the gold (VADER) labels
+    assert final["accuracy"] >= 0.85, final  # held-out agreement with the gold (judge) labels
     pairs = tmp_path / "pairs"
     run_cli("pairs", "-c", "pairs/reviews-tiny", *QUIET, "pairs.max_prompts=32", f"reward.scorer=reward_model:{rm}",
             f"run_dir={pairs}", timeout=1200)
