@@ -14,7 +14,8 @@ QUIET = ["logging.progress=false", "logging.report_to=[]"]
 SAMPLE = ["--n-prompts", "100", "-q", "-k", "2", "generation.max_new_tokens=64", *QUIET]
 
 
-def _mean_vader(model: str) -> float:
+def _mean_gold(model: str) -> float:
+    """Mean gold (the task's judge) of `alignlab generate` samples on 100 held-out test prompts × 2."""
     out = run_cli("generate", "-m", model, *SAMPLE, timeout=600)
     return float(re.search(r"mean ([+-][\d.]+)", out.stderr + out.stdout).group(1))
 
@@ -25,5 +26,5 @@ def test_dpo_preset_beats_sft_on_gold_reward(tmp_path):
     evals = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     final = [r for r in evals if r["split"] == "eval"][-1]
     assert final["accuracy"] >= 0.75 and final["margin"] > 0, final  # held-out pairs
-    sft, dpo = _mean_vader("builtin:reviews-tiny-sft"), _mean_vader(str(run))
+    sft, dpo = _mean_gold("builtin:reviews-tiny-sft"), _mean_gold(str(run))
     assert dpo > sft + 0.3, (sft, dpo)
