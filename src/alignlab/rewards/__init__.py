@@ -58,9 +58,9 @@ def _composite_scorer(arg: str, cfg: RewardConfig, device: str):
 
 
 def _review_judge(arg: str, cfg: RewardConfig, device: str):
-    from alignlab.data.reviews.judge import TARGETS, judge_scores
+    from alignlab.data.reviews.judge import DEFAULT_TARGET, TARGETS, judge_scores
 
-    target = arg or "positive"
+    target = arg or DEFAULT_TARGET
     if target not in TARGETS:
         raise ConfigError(f"reward.scorer: review_judge:{arg}: the target must be one of {', '.join(TARGETS)}")
     return lambda prompts, completions: judge_scores(prompts, completions, target)

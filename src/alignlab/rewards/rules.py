@@ -8,6 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from alignlab.data.pairing import ends_sentence
+from alignlab.data.text import distinct_ngram_ratio, length_shape
 
 
 @lru_cache(maxsize=1)
@@ -27,15 +28,6 @@ def vader(prompts: list[str], completions: list[str]) -> list[float]:
     return vader_compound(completions)
 
 
-def length_shape(n_words: int, min_words: int, max_words: int) -> float:
-    """1 inside [min_words, max_words]; rises linearly from 0 below; falls to 0 at twice max_words above."""
-    if n_words < min_words:
-        return n_words / min_words
-    if n_words <= max_words:
-        return 1.0
-    return max(0.0, 1.0 - (n_words - max_words) / max_words)
-
-
 def length(min_words: int, max_words: int):
     def score(prompts: list[str], completions: list[str]) -> list[float]:
         return [length_shape(len(c.split()), min_words, max_words) for c in completions]
@@ -45,13 +37,6 @@ def length(min_words: int, max_words: int):
 def complete(prompts: list[str], completions: list[str]) -> list[float]:
     """1 when the reply ends a sentence (. ! ?), else 0: cut-off replies score 0."""
     return [float(ends_sentence(c)) for c in completions]
-
-
-def distinct_ngram_ratio(text: str, n: int) -> float:
-    """Distinct word n-grams / all word n-grams; 1 for text too short to repeat an n-gram."""
-    words = text.lower().split()
-    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
-    return len(set(grams)) / len(grams) if grams else 1.0
 
 
 def repetition(n: int):

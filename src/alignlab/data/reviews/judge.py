@@ -31,12 +31,15 @@ The maximum, 1, needs a fluent, complete, varied, on-topic reply of the asked se
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from alignlab.data.pairing import ends_sentence
 from alignlab.data.reviews import phrases as P
+from alignlab.data.text import distinct_ngram_ratio, length_shape
 
 TARGETS = ("positive", "negative", "neutral", "balanced")
 DEFAULT_TARGET = "positive"
@@ -56,7 +59,7 @@ _ASPECTS = tuple(sorted(set(P.ASPECT) | {"performance", "chemistry", "final scen
 _FILM_WORDS = ({"it", "this", "film", "movie", "scene", "scenes", "cast", "story", "theater", "cinema", "ticket",
                 "minute", "minutes", "credits", "leads", "performance", "<title>", "plot", "director", "subtitles"}
                | {w for a in P.ASPECT for w in a.split()} | {w for p in P.PERFORMER for w in p.split()[1:]}
-               | {w for g in P.GENRE for w in g.split()} | {"film", "piece", "work", "watch"})
+               | {w for g in P.GENRE for w in g.split()} | {"piece", "work", "watch"})
 _TITLE = re.compile(r"\bthe (?:" + "|".join(a.lower() for a in P.TITLE_ADJ) + r") (?:"
                     + "|".join(n.lower() for n in P.TITLE_NOUN) + r")\b")
 _TOKEN = re.compile(r"<title>|<num>|[a-z]+(?:'[a-z]+)?|[.!?,:;]")
@@ -196,16 +199,11 @@ def varied(sents: Sequence[Sequence[str]]) -> float:
     if not sents:
         return 0.0
     distinct_sentences = len({tuple(s) for s in sents}) / len(sents)
-    words = [w for s in sents for w in s]
-    grams = list(zip(words, words[1:], words[2:], strict=False))
-    return distinct_sentences * (len(set(grams)) / len(grams) if grams else 1.0)
+    return distinct_sentences * distinct_ngram_ratio(" ".join(w for s in sents for w in s), 3)
 
 
 def length_part(n_words: int) -> float:
-    low, high = LENGTH_WORDS
-    if n_words < low:
-        return n_words / low
-    return 1.0 if n_words <= high else max(0.0, 1 - (n_words - high) / high)
+    return length_shape(n_words, *LENGTH_WORDS)
 
 
 def specific(text: str) -> float:
@@ -230,15 +228,12 @@ def judge(prompt: str, reply: str, default_target: str = DEFAULT_TARGET) -> Verd
         "sentiment": sentiment_match([polarity(s) for s in sents], asked_target(prompt, default_target)),
         "fluency": fluency(tokens(reply)),
         "on_topic": on_topic(sents),
-        "complete": 1.0 if re.search(r"[.!?][\"')\]]*\s*$", reply) else CUT_OFF,
+        "complete": 1.0 if ends_sentence(reply) else CUT_OFF,
         "varied": varied(sents),
         "length": length_part(sum(len(s) for s in sents)),
         "specific": specific(reply),
     }
-    gold = 1.0
-    for value in parts.values():
-        gold *= value
-    return Verdict(gold, parts)
+    return Verdict(math.prod(parts.values()), parts)
 
 
 def judge_scores(prompts: Sequence[str], replies: Sequence[str], default_target: str = DEFAULT_TARGET) -> list[float]:
