@@ -125,3 +125,20 @@ def test_review_judge_scorer():
     assert float(neg[0]) > 0.3
     with pytest.raises(ConfigError, match="target must be one of"):
         build_scorer("review_judge:happy")
+
+
+def test_varied_on_topic_and_fluency_by_hand():
+    # two equal sentences: 1/2 distinct × trigrams of "a b c a b c" (abc, bca, cab, abc): 3 distinct of 4
+    assert J.varied([["a", "b", "c"], ["a", "b", "c"]]) == pytest.approx(0.5 * 3 / 4)
+    # one sentence of five words that never names the film, one that does ("it")
+    assert J.on_topic([["my", "mom", "is", "very", "kind"], ["it", "is", "good"]]) == pytest.approx(0.5)
+    assert J.on_topic([["bravo"], ["it", "is", "good"]]) == 1.0  # four words or fewer are never off topic
+    # bigrams (the, acting) and (acting, is) occur in corpus reviews, (is, zzz) does not
+    assert J.fluency(["the", "acting", "is", "zzz"]) == pytest.approx(2 / 3)
+
+
+def test_gold_ci_text_by_hand():
+    from alignlab.report.evaluation import gold_text
+
+    assert gold_text({"gold_reward_mean": 0.5, "gold_reward_stderr": 0.1}) == "0.500 [0.304, 0.696]"
+    assert gold_text({}) == "-"
