@@ -11,6 +11,8 @@ Kinds:
 - `composite`: runs other methods and combines them (WARP: online runs merged by SLERP and LITI).
 - `data`: builds a dataset (preference pairs) that later stages train on.
 - `evaluation`: evaluates a model without training (a sweep cell's starting point).
+- `inference`: trains nothing, but selects among a model's samples (best-of-n) and writes its own run folder; in a
+  sweep it runs like a training verb and the common evaluation evaluates the model it sampled from.
 
 Runners and algorithms are named as `module:attribute` and imported only when used, so this module imports nothing
 from alignlab: the config, the sweep spec and the CLI read it without loading a model library.
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Literal
 
-Kind = Literal["offline", "online", "composite", "data", "evaluation"]
+Kind = Literal["offline", "online", "composite", "data", "evaluation", "inference"]
 TRAINING_KINDS = ("offline", "online", "composite")
 """Kinds that `alignlab train NAME` runs."""
 PLUGINS_ENV = "ALIGNLAB_PLUGINS"
@@ -39,7 +41,7 @@ class Method:
     name: str
     """The verb: `alignlab train NAME`, a sweep file's `verb: NAME`, `warp.algorithm=NAME` (online methods)."""
     kind: Kind
-    """offline, online, composite, data or evaluation (see the module docstring)."""
+    """offline, online, composite, data, evaluation or inference (see the module docstring)."""
     help: str
     """One line for `alignlab train --help` and the docs."""
     sections: tuple[str, ...]
@@ -129,6 +131,9 @@ _BUILT_IN = [
     Method("pairs", "data", "Build a preference dataset: sample N completions per prompt, score, filter, pair.",
            ("pairs", "reward"), runner="alignlab.pipelines.pairs:run_pairs",
            check="alignlab.pipelines.pairs:check_pairs_config"),
+    Method("bon", "inference", "Best-of-n: sample bon.n replies per prompt, keep the proxy's best; gold and proxy "
+           "against √KL = √(log n − (n−1)/n), with the fit of Gao et al.", ("bon", "eval", "reward"),
+           runner="alignlab.pipelines.best_of_n:run_best_of_n", check="alignlab.pipelines.best_of_n:check_bon_config"),
     Method("eval", "evaluation", "Evaluate a model (a sweep cell's starting point) with the sweep's evaluation.",
            ("eval",)),
 ]

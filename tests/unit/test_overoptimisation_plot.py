@@ -38,5 +38,6 @@ def test_fit_rows_say_when_the_peak_is_an_extrapolation():
     rows = {r[0]: r for r in overoptimisation_rows([_run("turned", turned), _run("rising", rising),
                                                     _run("short", turned[:2])])}
     assert set(rows) == {"turned", "rising"}  # two evaluations are too few to fit
-    assert rows["turned"][4] == f"{math.exp(0.25) ** 2:.2f}"  # inside the measured range: no caveat
-    assert "beyond the measured" in rows["rising"][4] or rows["rising"][4].startswith("no peak")
+    assert rows["turned"][5] == f"{math.exp(0.25) ** 2:.2f}"  # inside the measured range: no caveat
+    assert "beyond the measured" in rows["rising"][5] or rows["rising"][5].startswith("no peak")
+    assert rows["turned"][2] == "d(α − β log d)"

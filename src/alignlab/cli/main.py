@@ -190,6 +190,15 @@ def pairs_cmd(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, re
     console.print(f"train on it with: data.dataset={result['run_dir']}")
 
 
+@app.command("bon")
+@friendly_errors
+def bon_cmd(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT):
+    """Best-of-n: sample bon.n replies per held-out prompt, keep the proxy's best; gold and proxy against √KL."""
+    result = _run("bon", config, overrides, resume)
+    console.print(f"[bold]run directory:[/bold] {result['run_dir']}  (best_of_n.json, samples.jsonl, metrics.jsonl) "
+                  f"in {result['seconds']:.0f} s; its report: alignlab report {result['run_dir']}")
+
+
 @base_app.command("build")
 @friendly_errors
 def base_build(name: str = typer.Option("builtin:reviews-tiny", "--name", help="Built-in model or dataset to "

@@ -6,7 +6,7 @@ Each section is a pydantic model that rejects unknown keys; each field's docstri
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from alignlab.config.common import Section
 
@@ -72,3 +72,34 @@ class EvalConfig(Section):
         if self.in_training_prompts is not None:
             return self.in_training_prompts
         return 64 if online else 16
+
+
+class BestOfNConfig(Section):
+    """Best-of-n (`alignlab bon`): sample `samples` replies per held-out prompt from the model, and estimate, for
+    every n of `n`, the gold and proxy of the reply the proxy (eval.proxy, else reward.scorer) ranks highest among
+    n, without bias (`evaluation/overoptimisation.py`). Its KL to the model is log n − (n − 1)/n. Prompts:
+    eval.prompts of eval.split; gold: eval.gold."""
+
+    n: list[int] = Field(default_factory=lambda: [1, 2, 4, 8, 16, 32])
+    """The n of best-of-n, each ≥ 1 (the curve's points; n = 1 is the model itself)."""
+    samples: int | None = Field(None, gt=0)
+    """Replies sampled per prompt (N ≥ max n; more lowers the estimator's variance). None: max n."""
+
+    @field_validator("n")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if not v or min(v) < 1:
+            raise ValueError("give at least one n, each ≥ 1, e.g. [1, 2, 4, 8]")
+        return sorted(set(v))
+
+    @model_validator(mode="after")
+    def _enough(self):
+        if self.samples is not None and self.samples < max(self.n):
+            raise ValueError(f"bon.samples={self.samples} is below the largest n ({max(self.n)}): best-of-n needs "
+                             "at least n replies per prompt")
+        return self
+
+    @property
+    def replies(self) -> int:
+        """Replies sampled per prompt (samples, or max n)."""
+        return self.samples or max(self.n)

@@ -22,7 +22,7 @@ from alignlab.config.common import (
     TrainConfig,
 )
 from alignlab.config.data import DataConfig, PairsConfig
-from alignlab.config.eval import EvalConfig
+from alignlab.config.eval import BestOfNConfig, EvalConfig
 from alignlab.config.offline import BetaConfig, LossConfig, RMConfig, SFTConfig
 from alignlab.config.online import AdvantageConfig, KLConfig, RLConfig, WarpConfig
 from alignlab.losses.preference import REFERENCE_FREE
@@ -79,6 +79,8 @@ class Config(Section):
     """Evaluation (`alignlab eval`, in-training sample evaluation) and run diagnostics."""
     warp: WarpConfig = Field(default_factory=WarpConfig)
     """WARP (`train warp`): rounds of RL runs merged by SLERP and LITI."""
+    bon: BestOfNConfig = Field(default_factory=BestOfNConfig)
+    """Best-of-n (`alignlab bon`): the reply the proxy ranks highest among n samples, gold and proxy against n."""
 
     @model_validator(mode="after")
     def _lora_needs_targets(self) -> Config:

@@ -10,6 +10,15 @@ R = α·d − β·d·log d (RL). β > 0 means the gain bends down, and the fitte
 peak within the form (the gain still rises). A fit is a description of the curve it was given, not a test: its
 peak lies outside the measured range when the curve has not yet turned, and then it is an extrapolation
 (`Fit.peak_observed` says which).
+
+Best-of-n (`best_of_n_curve`): the policy that samples n replies and returns the one the proxy scores highest. Its
+KL to the sampling policy is analytic, KL_bon = log n − (n − 1)/n (Stiennon et al. 2020; Gao et al. eq. 2), and its
+expected gold and proxy are estimated without bias from N ≥ n replies per prompt: with the replies sorted by proxy
+(rank i = 1..N ascending), the i-th is the best of a random n-subset with probability C(i − 1, n − 1) / C(N, n), so
+
+    E[gold of best-of-n] = Σ_{i=n}^{N} C(i − 1, n − 1) / C(N, n) · gold_(i)
+
+and the same for the proxy. Replies the proxy ties are averaged over (a tie is broken at random).
 """
 
 from __future__ import annotations
@@ -21,6 +30,54 @@ from dataclasses import dataclass
 import numpy as np
 
 FORMS = ("bon", "rl")
+FORM_TEXT = {"bon": "d(α − βd)", "rl": "d(α − β log d)"}
+"""Each form as a formula, for figures and tables."""
+
+
+def kl_best_of_n(n: int) -> float:
+    """KL(best-of-n ‖ the sampling policy) = log n − (n − 1)/n, in nats (0 at n = 1)."""
+    if n < 1:
+        raise ValueError(f"best-of-n needs n ≥ 1 (got {n})")
+    return math.log(n) - (n - 1) / n
+
+
+def best_of_n_weights(n: int, total: int) -> np.ndarray:
+    """[total] probability that the reply of proxy rank i (ascending, 0-based) is the best of a random n-subset of
+    `total` replies: C(i, n − 1) / C(total, n); sums to 1."""
+    if not 1 <= n <= total:
+        raise ValueError(f"best-of-{n} needs at least {n} replies per prompt (got {total})")
+    denom = math.comb(total, n)
+    return np.array([math.comb(i, n - 1) / denom for i in range(total)])
+
+
+def best_of_n_expectation(proxy: Sequence[float], values: Sequence[float], n: int) -> float:
+    """Unbiased estimate of E[value of the reply the proxy ranks highest among n] from one prompt's replies."""
+    p, v = np.asarray(proxy, dtype=float), np.asarray(values, dtype=float)
+    if p.shape != v.shape or p.ndim != 1:
+        raise ValueError(f"proxy and values must be 1-D of equal length (got {p.shape}, {v.shape})")
+    order = np.argsort(p, kind="stable")
+    p, v = p[order], v[order]
+    _, group, counts = np.unique(p, return_inverse=True, return_counts=True)
+    tied = np.bincount(group, weights=v) / counts  # a tie of the proxy is broken at random: its mean value
+    return float(best_of_n_weights(n, len(p)) @ tied[group])
+
+
+def best_of_n_curve(proxy: Sequence[Sequence[float]], gold: Sequence[Sequence[float]], ns: Sequence[int]) -> list[dict]:
+    """One row per n: n, kl, sqrt_kl, and the mean over prompts of the best-of-n proxy and gold (with the
+    standard error over prompts). proxy, gold: [prompts][N replies] of the same replies."""
+    rows = []
+    for n in ns:
+        pr = [best_of_n_expectation(p, p, n) for p in proxy]
+        go = [best_of_n_expectation(p, g, n) for p, g in zip(proxy, gold, strict=True)]
+        kl = kl_best_of_n(n)
+        rows.append({"n": int(n), "kl": kl, "sqrt_kl": math.sqrt(kl), "proxy": float(np.mean(pr)),
+                     "gold": float(np.mean(go)), "proxy_stderr": _stderr(pr), "gold_stderr": _stderr(go),
+                     "prompts": len(go)})
+    return rows
+
+
+def _stderr(xs: list[float]) -> float:
+    return float(np.std(xs, ddof=1) / math.sqrt(len(xs))) if len(xs) > 1 else 0.0
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from alignlab.config.sweep import SweepSpec
+from alignlab.experiments.overoptimisation import overoptimisation
 from alignlab.experiments.spec import Job
 from alignlab.experiments.statistics import benjamini_hochberg, compare_seeds, holm, interpolate_at, seed_ci
 from alignlab.methods import names
@@ -348,7 +349,7 @@ def aggregate(spec: SweepSpec, root: Path, jobs: list[Job], quick: bool = False)
                "frontier": spec.frontier, "quick": quick, "setup_per_seed": spec.setup_per_seed,
                "correction": spec.correction, "cells": per_cell(rows),
                "paired": paired_comparisons(spec, root, jobs, rows), "matched_kl": matched_kl(spec, rows),
-               "memory": memory_table(rows), "runs": len(rows)}
+               "memory": memory_table(rows), "overoptimisation": overoptimisation(root, jobs), "runs": len(rows)}
     summary["family_size"] = adjust_p_values(summary, spec.correction, spec.tests)
     summary["tests"] = spec.tests
     if quick:

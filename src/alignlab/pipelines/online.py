@@ -2,7 +2,8 @@
 prompts → run dir → the online loop → final/.
 
 The KL reference follows `ref.mode` (copy: a frozen second model; adapter: the LoRA policy with adapters off, or
-a frozen second adapter); it is skipped when kl.beta = 0 and no adaptive controller could raise it. PPO's critic
+a frozen second adapter); training skips it when kl.beta = 0 and no adaptive controller could raise it (the held-out
+evaluations still measure KL to the start with one of their own). PPO's critic
 is a `ValueModel` (`rl.value_model=separate`, from `rl.value_init` or the policy's starting model) or a
 `ValueHead` on the policy (`head`); it is saved next to the policy as final/value/.
 """
@@ -124,8 +125,11 @@ def run_online(cfg: Config, name: str, command: str = "", resume: Path | None = 
     engine = HFRolloutEngine(policy, tokenizer, cfg.generation, chat=cfg.rl.chat, chunk_tokens=cfg.model.chunk_tokens)
     held = HeldOut(eval_prompts, cfg.eval.in_training_k, cfg.seed + EVAL_SEED_OFFSET, cfg.generation, scorer, gold, None,
                    chat=cfg.rl.chat, chunk_tokens=cfg.model.chunk_tokens)
+    # KL to the start is measured in every held-out evaluation, also at kl.beta = 0 (√KL is the x-axis of reward
+    # over-optimisation): the evaluation then gets a reference of its own, which training never reads
+    held_reference = reference if reference is not None or not eval_prompts else _reference(cfg, policy, acc, always=True)
     loop = OnlineRun(cfg, run, acc, policy, tokenizer, algorithm, engine, scorer, reference, critic, train_prompts, log,
-                     evaluator=sampling_evaluator(held, tokenizer, lambda: reference) if eval_prompts else None)
+                     evaluator=sampling_evaluator(held, tokenizer, lambda: held_reference) if eval_prompts else None)
     with status_on_error(acc, run):
         result = train_online(loop, resume_from=start)
     trained_critic = result.pop("critic")
@@ -140,8 +144,8 @@ def run_online(cfg: Config, name: str, command: str = "", resume: Path | None = 
     return {"run_dir": str(path), "is_main_process": acc.is_main_process, **result}
 
 
-def _reference(cfg: Config, policy, acc):
-    if cfg.kl.beta == 0 and not cfg.kl.adaptive:
+def _reference(cfg: Config, policy, acc, always: bool = False):
+    if cfg.kl.beta == 0 and not cfg.kl.adaptive and not always:
         return None
     strategy = reference_strategy(cfg, policy)
     if isinstance(strategy, FrozenCopy):

@@ -158,7 +158,10 @@ def evaluate(job: Job, spec: SweepSpec, root: Path, values: dict, start: str, pr
     path = job_path(root, job)
     if (path / "eval" / "eval.json").exists():
         return
-    model = substitute(job.model, values) if evaluates_only(job.verb) else str(path)
+    if evaluates_only(job.verb):
+        model = substitute(job.model, values)
+    else:  # an inference cell (best-of-n) trained nothing: the model it sampled from is evaluated
+        model = start if METHODS[job.verb].kind == "inference" else str(path)
     vals = values | {"start": start}
     cfg = load_config(spec.eval_config, [*(substitute(o, vals) for o in job.eval_overrides), f"seed={job.seed}",
                                          f"model.name_or_path={model}", "run_dir=null", *([] if progress else QUIET)])

@@ -18,11 +18,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from alignlab.report.page import Page, image, save_figure, table
+from alignlab.evaluation.overoptimisation import FORM_TEXT, fit  # noqa: E402
+from alignlab.report.page import Page, image, save_figure, table  # noqa: E402
 from alignlab.runs.metrics import read_metrics  # noqa: E402
 
 CURVE_METRICS = ("loss", "accuracy", "reward_mean", "gold_reward_mean", "kl_k1", "pooled_entropy")
-CURVE_SPLITS = {"train": "-", "train_eval": "--", "eval": "o-", "eval_samples": "s:"}
+CURVE_SPLITS = {"train": "-", "train_eval": "--", "eval": "o-", "eval_samples": "s:", "best_of_n": "d-"}
 SAMPLE_PROMPTS = 6
 def expand_runs(paths: list[Path]) -> list[Path]:
     """Run directories as given; a folder of runs (e.g. a quickstart) stands for the runs inside it."""
@@ -104,38 +105,47 @@ def scatter_figure(runs: list[dict], out: Path) -> Path | None:
 
 def gold_kl_curves(runs: list[dict]) -> dict[str, list[tuple[float, float, float]]]:
     """Per run with at least two held-out evaluations that logged gold and KL (split `eval` of the online methods,
-    `eval_samples` of sft and dpo): [(√KL, gold, proxy)] in step order."""
+    `eval_samples` of sft and dpo, `best_of_n` of `alignlab bon`, one point per n): [(√KL, gold, proxy)] in step
+    order."""
     curves = {}
     for r in runs:
         pts = [(x["sqrt_kl"], x["gold_reward_mean"], x["reward_mean"]) for x in r["metrics"]
-               if x["split"] in ("eval", "eval_samples") and "sqrt_kl" in x and "gold_reward_mean" in x]
+               if x["split"] in GOLD_KL_SPLITS and "sqrt_kl" in x and "gold_reward_mean" in x]
         if len(pts) > 1:
             curves[r["name"]] = pts
     return curves
 
 
-def _rl_fit(pts: list[tuple[float, float, float]]):
-    from alignlab.evaluation.overoptimisation import fit
+GOLD_KL_SPLITS = {"eval": "rl", "eval_samples": "rl", "best_of_n": "bon"}
+"""metrics.jsonl split of a run's held-out curve → the Gao et al. form fitted to its gold."""
 
-    return fit("rl", [p[0] for p in pts], [p[1] for p in pts]) if len(pts) >= 3 else None
+
+def _form(run: dict) -> str:
+    return next((GOLD_KL_SPLITS[x["split"]] for x in run["metrics"] if x["split"] in GOLD_KL_SPLITS), "rl")
+
+
+def _fit(form: str, pts: list[tuple[float, float, float]]):
+    return fit(form, [p[0] for p in pts], [p[1] for p in pts]) if len(pts) >= 3 else None
 
 
 def overoptimisation_figure(runs: list[dict], out: Path) -> Path | None:
-    """Gold and proxy reward against √KL along each run, one line per run, with the RL form of Gao et al. (2022)
-    fitted to gold (dashed): where gold levels off or turns down while the proxy keeps rising, the proxy is being
-    over-optimised."""
+    """Gold and proxy reward against √KL along each run (over n for best-of-n), one line per run, with the form
+    of Gao et al. (2022) fitted to gold (dashed; RL: d(α − β log d), best-of-n: d(α − βd)): where gold levels off
+    or turns down while the proxy keeps rising, the proxy is being over-optimised."""
     curves = gold_kl_curves(runs)
     if not curves:
         return None
+    forms = {r["name"]: _form(r) for r in runs}
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
     for name, pts in curves.items():
         d, gold, proxy = zip(*pts, strict=True)
         line, = a.plot(d, gold, "o-", markersize=4, label=name)
         b.plot(d, proxy, "o-", markersize=4, label=name)
-        f = _rl_fit(pts)
+        f = _fit(forms[name], pts)
         if f is not None:
             grid = [f.d_max * i / 50 for i in range(51)]
-            a.plot(grid, f.predict(grid), "--", color=line.get_color(), alpha=0.6, label=f"{name}: fit d(α − β log d)")
+            a.plot(grid, f.predict(grid), "--", color=line.get_color(), alpha=0.6,
+                   label=f"{name}: fit {FORM_TEXT[forms[name]]}")
     for ax, label in ((a, "gold reward"), (b, "proxy reward (training signal)")):
         ax.set_xlabel("√KL to the reference")
         ax.set_ylabel(label)
@@ -145,19 +155,20 @@ def overoptimisation_figure(runs: list[dict], out: Path) -> Path | None:
 
 
 def overoptimisation_rows(runs: list[dict]) -> list[list[str]]:
-    """Per run with at least three evaluations: the fitted RL form and where its gold peaks."""
+    """Per run with at least three evaluations: the fitted form and where its gold peaks."""
     rows = []
+    forms = {r["name"]: _form(r) for r in runs}
     for name, pts in gold_kl_curves(runs).items():
-        f = _rl_fit(pts)
+        f = _fit(forms[name], pts)
         if f is None:
             continue
         peak = ("no peak (β ≤ 0)" if f.kl_peak is None else
                 f"{f.kl_peak:.2f}" + ("" if f.peak_observed else f" (beyond the measured {f.d_max ** 2:.2f})"))
-        rows.append([name, str(len(pts)), f"{f.alpha:+.3f}", f"{f.beta:+.3f}", peak])
+        rows.append([name, str(len(pts)), FORM_TEXT[forms[name]], f"{f.alpha:+.3f}", f"{f.beta:+.3f}", peak])
     return rows
 
 
-OVEROPTIMISATION_HEADERS = ["run", "evaluations", "α", "β", "KL at the fitted gold peak"]
+OVEROPTIMISATION_HEADERS = ["run", "evaluations", "form", "α", "β", "KL at the fitted gold peak"]
 
 
 def win_rows(runs: list[dict]) -> list[list[str]]:

@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from alignlab.experiments.statistics import FEW_SEEDS, ci_front, pareto_front  # noqa: E402
+from alignlab.report import overoptimisation as over  # noqa: E402
 from alignlab.report.page import Page, image, save_figure, table  # noqa: E402
 from alignlab.report.run_report import sample_rows  # noqa: E402
 from alignlab.runs.metrics import read_metrics  # noqa: E402
@@ -427,6 +428,11 @@ def write_sweep_report(root: Path, summary: dict | None = None, out: Path | None
         section(f"Frontier: reward vs {kind}", image(frontier_figure(summary, kind, out / f"frontier-{kind}.png")),
                 "circles and dashed line: the Pareto front of the cell means; dotted circles: cells that no other "
                 "cell beats beyond both seed CIs, so indistinguishable from the front")
+    curves = summary.get("overoptimisation") or {}
+    if curves:  # cells evaluated along their runs (RL) or over n (best-of-n)
+        section("Reward over-optimisation: gold and proxy against √KL",
+                image(over.figure(curves, out / "overoptimisation.png")), over.NOTE)
+        page.add(table(over.HEADERS, over.rows(curves)))
     epochs = epoch_curves(root, out / "epochs.png")
     if epochs:  # only cells trained over more than one epoch have such curves
         section("Per-epoch train vs held-out", image(epochs),
