@@ -23,7 +23,7 @@ MICRO_SWEEP = [f"vars.sft_model={MICRO}", f"vars.base_model={MICRO}", "model.dev
 EXTRA = {"composite-reward-dpo": ["pairs:pairs.min_gap=0", "pairs:pairs.min_best_score=null",
                                   "pairs:pairs.require_sentence_end=false", "setup:pairs.min_tokens=1"]}
 STUDIES = ["dpo-divergences", "reinforce-rloo-warp", "lora-rank-optimizers", "composite-reward-dpo",
-           "overfitting-epochs", "aa-dpo"]
+           "overfitting-epochs", "aa-dpo", "reward-overoptimisation"]
 
 
 def sweep_root(tmp_path: Path, name: str) -> Path:
@@ -43,7 +43,7 @@ def check_sweep(root: Path, name: str, extra: list[str] = ()) -> dict:
     for cell, c in summary["cells"].items():
         m = c["metrics"]
         assert math.isfinite(m["gold_reward_mean"]["mean"]) and math.isfinite(m["pooled_entropy"]["mean"]), cell
-        if c["verb"] not in ("eval", "warp"):
+        if c["verb"] not in ("eval", "warp", "bon"):  # bon trains nothing
             assert math.isfinite(m["train_loss"]["mean"]), cell
     page = (root / "report" / "report.html").read_text()
     assert "Frontier" in page and "data:image/png;base64" in page and "Sample generations" in page
@@ -77,7 +77,7 @@ def test_study_preset_runs_at_quick_scale(alignlab_home, tmp_path, name):
     root = sweep_root(tmp_path, name)
     summary = check_sweep(root, name, extra)
     assert "mean over seeds" in proc.stderr
-    trained = next(p for p in sorted((root / "cells").iterdir()) if (p / "config.yaml").exists())
+    trained = next(p for p in sorted((root / "cells").iterdir()) if (p / "final").exists())  # not best-of-n
     from alignlab.config import load_config
 
     start = load_config(trained / "config.yaml").model.name_or_path
@@ -90,6 +90,15 @@ def test_study_preset_runs_at_quick_scale(alignlab_home, tmp_path, name):
         assert set(contrasts) == {"sft-3ep vs sft-1ep", "dpo-3ep vs dpo-1ep", "ppo-3ep vs ppo-1ep"}
         assert contrasts["dpo-3ep vs dpo-1ep"]["pair_accuracy"]["n_seeds"] == 1
         assert sorted(p.name for p in (root / "setup").iterdir()) == ["pairs-s0", "rm-s0"]  # setup_per_seed
+    if name == "reward-overoptimisation":  # gold and proxy against √KL per proxy, RL and best-of-n
+        curves = summary["overoptimisation"]
+        assert {c: (v["form"], v["proxy"]) for c, v in curves.items()} == {
+            "bon-rm-64": ("bon", "reward_model:rm-64"), "rloo-rm-64": ("rl", "reward_model:rm-64"),
+            "bon-rm-1024": ("bon", "reward_model:rm-1024"), "rloo-rm-1024": ("rl", "reward_model:rm-1024")}
+        assert [p["sqrt_kl"] for p in curves["bon-rm-64"]["points"]][0] == 0.0
+        assert len(curves["rloo-rm-64"]["points"]) == 4  # the start and every 2 of 6 iterations
+        page = (root / "report" / "report.md").read_text()
+        assert "## Reward over-optimisation" in page and "d(α − β log d)" in page
     if name == "composite-reward-dpo":
         assert re.search(r"pairs-s0 · train: [1-9]\d* pairs from \d+ prompts; gap median \d+\.\d\d / mean",
                          (root / "report" / "report.md").read_text())

@@ -432,7 +432,8 @@ def write_sweep_report(root: Path, summary: dict | None = None, out: Path | None
     if curves:  # cells evaluated along their runs (RL) or over n (best-of-n)
         section("Reward over-optimisation: gold and proxy against √KL",
                 image(over.figure(curves, out / "overoptimisation.png")), over.NOTE)
-        page.add(table(over.HEADERS, over.rows(curves)))
+        fits = table(over.HEADERS, over.rows(curves))
+        page.add((fits[0], "\n" + fits[1]))  # a blank line after the figure: markdown starts the table
     epochs = epoch_curves(root, out / "epochs.png")
     if epochs:  # only cells trained over more than one epoch have such curves
         section("Per-epoch train vs held-out", image(epochs),
