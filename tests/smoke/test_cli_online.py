@@ -72,6 +72,19 @@ def test_kl_in_the_loss_is_logged_and_named(alignlab_home, tmp_path):
         "kl_estimator": "k2", "kl_mode": "in_loss", "estimator": "rloo"}
 
 
+def test_without_a_kl_penalty_the_held_out_evaluation_still_measures_kl(alignlab_home, tmp_path):
+    run_dir = tmp_path / "nokl"
+    invoke_cli("train", "rloo", "-c", "rloo/reviews-tiny", *ONLINE_FAST, "optimizer.lr=3e-3", "kl.beta=0",
+               f"run_dir={run_dir}")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["online"]["reference"] is None  # training reads no reference
+    train = metric_rows(run_dir, "train")
+    assert all(r["kl_beta"] == 0 for r in train)
+    evals = metric_rows(run_dir, "eval")
+    assert all("sqrt_kl" in r for r in evals)  # √KL to the start: the x-axis of over-optimisation
+    assert abs(evals[0]["kl_k3"]) < 1e-5 and evals[-1]["kl_k3"] > 0
+
+
 def test_lora_policy_uses_its_adapters_off_as_the_reference(alignlab_home, tmp_path):
     run_dir = tmp_path / "lora"
     invoke_cli("train", "grpo", "-c", "grpo/reviews-tiny", *ONLINE_FAST, "lora.r=4", f"run_dir={run_dir}")
