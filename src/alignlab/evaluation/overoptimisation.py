@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from alignlab.evaluation.metrics import stderr
+
 FORMS = ("bon", "rl")
 FORM_TEXT = {"bon": "d(α − βd)", "rl": "d(α − β log d)"}
 """Each form as a formula, for figures and tables."""
@@ -71,13 +73,10 @@ def best_of_n_curve(proxy: Sequence[Sequence[float]], gold: Sequence[Sequence[fl
         go = [best_of_n_expectation(p, g, n) for p, g in zip(proxy, gold, strict=True)]
         kl = kl_best_of_n(n)
         rows.append({"n": int(n), "kl": kl, "sqrt_kl": math.sqrt(kl), "proxy": float(np.mean(pr)),
-                     "gold": float(np.mean(go)), "proxy_stderr": _stderr(pr), "gold_stderr": _stderr(go),
+                     "gold": float(np.mean(go)), "proxy_stderr": stderr(pr), "gold_stderr": stderr(go),
                      "prompts": len(go)})
     return rows
 
-
-def _stderr(xs: list[float]) -> float:
-    return float(np.std(xs, ddof=1) / math.sqrt(len(xs))) if len(xs) > 1 else 0.0
 
 
 @dataclass(frozen=True)
