@@ -45,14 +45,30 @@ def pair_metrics(model, reference, examples: list[dict], pad_id: int, beta: floa
 
 
 def perplexity(model, examples: list[dict], pad_id: int, batch_size: int = 16, chunk: int = 1024) -> dict:
-    """exp(mean negative log-likelihood per target token) on tokenised prompt/response examples (tokenize_rows)."""
+    """exp(mean negative log-likelihood per target token) on tokenised prompt/response examples (tokenize_rows),
+    with each example's summed NLL in nats (`example_nll`, for paired comparisons: `nll_difference`)."""
     device = next(model.parameters()).device
-    nll, tokens = 0.0, 0
+    per_example: list[float] = []
+    tokens = 0
     with frozen_eval(model):
         for batch in _batches(examples, pad_collate(pad_id), batch_size, device):
             mask = (batch["labels"] != IGNORE).long()  # [B, T] target tokens
-            logps, n = sequence_logps(model, batch["input_ids"], batch["attention_mask"], mask, chunk)
-            nll -= float(logps.sum())
+            logps, n = sequence_logps(model, batch["input_ids"], batch["attention_mask"], mask, chunk)  # [B], [B]
+            per_example += (-logps.float()).tolist()
             tokens += int(n.sum())
-    loss = nll / max(tokens, 1)
-    return {"nll": loss, "perplexity": math.exp(min(loss, 50.0)), "tokens": tokens, "examples": len(examples)}
+    loss = sum(per_example) / max(tokens, 1)
+    return {"nll": loss, "perplexity": math.exp(min(loss, 50.0)), "tokens": tokens, "examples": len(examples),
+            "example_nll": per_example}
+
+
+def nll_difference(mine: list[float], theirs: list[float], tokens: int) -> dict:
+    """Paired held-out likelihood comparison of two models on the same texts: per example the difference of summed
+    NLL in nats (so tokenizers may differ), its mean with a normal 95% CI over examples, and the same per target
+    token of `mine` (mean difference × examples / tokens). Negative: `mine` predicts the texts better."""
+    diffs = [a - b for a, b in zip(mine, theirs, strict=True)]
+    ci = mean_ci(diffs)
+    per_token = len(diffs) / max(tokens, 1)
+    return {"nll_diff_per_example": ci["mean"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
+            "nll_diff_per_token": ci["mean"] * per_token, "per_token_ci_low": ci["ci_low"] * per_token,
+            "per_token_ci_high": ci["ci_high"] * per_token, "examples": len(diffs),
+            "better": sum(d < 0 for d in diffs) / len(diffs) if diffs else 0.0}

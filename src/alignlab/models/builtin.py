@@ -48,6 +48,10 @@ RECIPES: dict[str, BaseRecipe] = {
     # The lab's default policy: pretrained in well under a minute on 2 cores.
     "reviews-tiny": BaseRecipe(vocab_size=2048, n_layer=4, n_embd=128, n_head=4, n_positions=256,
                                steps=400, batch_size=32, lr=3e-3),
+    # The same model pretrained on a web mix: 70% of its documents carry one web fault (off-topic chatter, a pasted
+    # sentence, a cut-off page, run-together reviews; `corpus.web_document`), so SFT on clean replies moves it.
+    "reviews-web": BaseRecipe(vocab_size=2048, n_layer=4, n_embd=128, n_head=4, n_positions=256,
+                              steps=400, batch_size=32, lr=3e-3, corpus=CorpusSpec(web_noise=0.7)),
     # For tests: seconds to build, same code path.
     "reviews-micro": BaseRecipe(vocab_size=512, n_layer=1, n_embd=32, n_head=2, n_positions=256,
                                 steps=20, batch_size=16, lr=5e-3,
@@ -71,6 +75,7 @@ class FineTuneRecipe:
 FINETUNED: dict[str, FineTuneRecipe] = {
     # The SFT policy of the built-in task: the starting point of pairs, DPO and RL presets.
     "reviews-tiny-sft": FineTuneRecipe(preset="sft/reviews-tiny", base="builtin:reviews-tiny"),
+    "reviews-web-sft": FineTuneRecipe(preset="sft/reviews-web", base="builtin:reviews-web"),
 }
 ALL_RECIPES: dict[str, BaseRecipe | FineTuneRecipe] = {**RECIPES, **FINETUNED}
 

@@ -25,8 +25,8 @@ from alignlab.config import Config, ConfigError, load_config
 from alignlab.data.preference import policy_examples, read_pairs
 from alignlab.data.sft import tokenize_rows
 from alignlab.data.sources import DataError, load_prompts, load_splits
-from alignlab.evaluation.heldout import pair_metrics, perplexity
-from alignlab.evaluation.metrics import length_controlled_win_rate, win_rate
+from alignlab.evaluation.heldout import nll_difference, pair_metrics, perplexity
+from alignlab.evaluation.metrics import length_controlled_win_rate, mean_ci, win_rate
 from alignlab.evaluation.policy import HeldOut, evaluate_policy
 from alignlab.models.loading import load_model
 from alignlab.pipelines.common import resolve_data, resolve_model
@@ -141,7 +141,8 @@ def baseline_comparison(cfg: Config, held: HeldOut, rows: list[dict], judge, jud
     mine = ([r[judged_as] for r in rows] if judged_as else judge.score(prompts, [r["completion"] for r in rows]).tolist())
     theirs = judge.score(prompts, roll.texts).tolist()
     out = {"baseline": e.baseline, **win_rate(mine, theirs, e.tie_margin, e.bootstrap, held.seed),
-           "baseline_judge_mean": sum(theirs) / len(theirs), "policy_judge_mean": sum(mine) / len(mine)}
+           "baseline_judge_mean": sum(theirs) / len(theirs), "policy_judge_mean": sum(mine) / len(mine),
+           "judge_difference": mean_ci([a - b for a, b in zip(mine, theirs, strict=True)])}
     lengths = roll.lengths.tolist()
     if e.length_controlled:
         lc = length_controlled_win_rate(mine, theirs, [r["tokens"] for r in rows], lengths, e.tie_margin,
@@ -196,8 +197,17 @@ def perplexity_section(cfg: Config, model, tokenizer) -> dict | None:
         return None
     if not examples:
         return None
-    return {"dataset": spec, **perplexity(model, examples, tokenizer.pad_token_id, cfg.generation.batch_size // 2 or 1,
-                                          cfg.model.chunk_tokens)}
+    batch = cfg.generation.batch_size // 2 or 1
+    out = {"dataset": spec, **perplexity(model, examples, tokenizer.pad_token_id, batch, cfg.model.chunk_tokens)}
+    if cfg.eval.baseline:  # the same held-out texts under the baseline, paired example by example
+        base, base_tok = load_for_sampling(cfg.model.model_copy(update={"name_or_path": cfg.eval.baseline,
+                                                                        "gguf_file": None}))
+        base_examples, _ = tokenize_rows(held, base_tok, data)
+        if len(base_examples) == len(examples):
+            theirs = perplexity(base, base_examples, base_tok.pad_token_id, batch, cfg.model.chunk_tokens)
+            out["baseline"] = {"model": cfg.eval.baseline, "nll": theirs["nll"], "perplexity": theirs["perplexity"],
+                               **nll_difference(out["example_nll"], theirs["example_nll"], out["tokens"])}
+    return out
 
 
 def run_eval(cfg: Config, model_spec: str, start_model: str, out_dir: Path, progress: bool = True) -> dict:

@@ -89,6 +89,10 @@ def print_eval(rec: dict) -> None:
     if win:
         console.print(f"  win rate vs {win['baseline']}: {win_text(win)}; wins {win['wins']:.0%}, losses "
                       f"{win['losses']:.0%} (judge {rec['scorers']['judge']}, {win['n']} pairs)")
+        if "judge_difference" in win:
+            d = win["judge_difference"]
+            console.print(f"  judge score {win['policy_judge_mean']:.3f} vs {win['baseline_judge_mean']:.3f}: difference "
+                          f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] (paired over replies)")
         if "length_controlled" in win:
             lc = win["length_controlled"]
             console.print(f"  length-controlled win rate: {lc['win_rate']:.2f} [{lc['ci_low']:.2f}, {lc['ci_high']:.2f}]")
@@ -98,4 +102,10 @@ def print_eval(rec: dict) -> None:
                       f"{p['reward_margin']:+.3f} [{p['reward_margin_ci_low']:+.3f}, {p['reward_margin_ci_high']:+.3f}]")
     if rec.get("perplexity"):
         console.print(f"  perplexity on held-out {rec['perplexity']['dataset']}: {rec['perplexity']['perplexity']:.2f}")
+        base = rec["perplexity"].get("baseline")
+        if base:
+            console.print(f"  held-out NLL vs {base['model']}: {base['nll_diff_per_token']:+.4f} nats/token "
+                          f"[{base['per_token_ci_low']:+.4f}, {base['per_token_ci_high']:+.4f}] "
+                          f"({rec['perplexity']['nll']:.4f} vs {base['nll']:.4f}; lower on "
+                          f"{base['better']:.0%} of {base['examples']} examples)")
     console.print(f"wrote {rec['out_dir']}/eval.json and samples.jsonl in {rec['seconds']:.0f} s")

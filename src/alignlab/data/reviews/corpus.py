@@ -3,6 +3,12 @@
 Openings (the prompts) mention a film title; continuations are positive, negative, mixed or neutral.
 Titles are split into disjoint train/validation/test groups, so no held-out prompt (not even its film)
 appears in training. The same seed always gives the same corpus.
+
+Pretraining text can be a *web mix* (`CorpusSpec.web_noise`): a share of its documents is a review as a web page
+holds it rather than as an editor would keep it, in one of `NOISE_KINDS`: off-topic chatter spliced in, a
+sentence pasted twice or three times, the page cut off mid-sentence, or several reviews run together. SFT rows,
+pairs and held-out data are always clean, so SFT on a web-mix base has something to teach (format, completeness,
+staying on topic), as SFT on a web-pretrained model does.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from dataclasses import dataclass
 
 from alignlab.data.reviews import phrases as P
@@ -27,9 +34,11 @@ class CorpusSpec:
     responses_per_prompt: int = 2
     chat_rows: int = 1200
     pretrain_docs: int = 12000
+    web_noise: float = 0.0  # share of pretraining documents in a noisy web form (0 = every document clean)
 
     def fingerprint(self) -> str:
-        payload = json.dumps(self.__dict__, sort_keys=True) + _bank_digest()
+        fields = {k: v for k, v in self.__dict__.items() if k != "web_noise" or v}  # clean specs keep their hash
+        payload = json.dumps(fields, sort_keys=True) + _bank_digest(web=bool(self.web_noise))
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -144,13 +153,53 @@ def chat_rows(spec: CorpusSpec, split: str) -> list[dict]:
 
 
 def pretrain_texts(spec: CorpusSpec) -> list[str]:
-    """Full reviews (opening + continuation) from training titles only, for base-model pretraining."""
+    """Full reviews (opening + continuation) from training titles only, for base-model pretraining; with
+    `spec.web_noise` > 0 that share of them in a noisy web form (`web_document`)."""
     rng = random.Random(f"{spec.seed}-pretrain")
     titles = titles_by_split(spec.seed)["train"]
-    return [f"{opening(rng, t)} {continuation(rng, pick_sentiment(rng), t)}"
-            for t in (rng.choice(titles) for _ in range(spec.pretrain_docs))]
+    docs = []
+    for title in (rng.choice(titles) for _ in range(spec.pretrain_docs)):
+        head, sentiment = opening(rng, title), pick_sentiment(rng)
+        if spec.web_noise and rng.random() < spec.web_noise:
+            docs.append(f"{head} {web_document(rng, sentiment, title)}")
+        else:
+            docs.append(f"{head} {continuation(rng, sentiment, title)}")
+    return docs
 
 
-def _bank_digest() -> str:
-    banks = {k: v for k, v in vars(P).items() if k.isupper()}
+NOISE_KINDS = ("off_topic", "repeat", "cut_off", "run_on")
+WEB_BANKS = ("OFF_TOPIC",)  # phrase banks only a web mix reads
+
+
+def web_document(rng: random.Random, sentiment: str, title: str, kind: str | None = None) -> str:
+    """A continuation as a web page might hold it, one `NOISE_KINDS` fault (random unless `kind` is given):
+    `off_topic` splices one or two chatter lines (`phrases.OFF_TOPIC`) between its sentences, `repeat` pastes one
+    sentence two or three times in a row, `cut_off` stops in the middle of the last sentence, `run_on` runs three to
+    four reviews of the same sentiment together (long)."""
+    kind = kind or rng.choice(NOISE_KINDS)
+    if kind == "run_on":
+        parts = [continuation(rng, sentiment, title) for _ in range(rng.randint(3, 4))]
+        return " ".join([parts[0]] + [p[0].upper() + p[1:] for p in parts[1:]])
+    sentences = _SPLIT.findall(continuation(rng, sentiment, title))
+    if kind == "off_topic":
+        for _ in range(rng.randint(1, 2)):
+            line = rng.choice(P.OFF_TOPIC)
+            sentences.insert(rng.randint(1, len(sentences)), line[0].upper() + line[1:])
+    elif kind == "repeat":
+        i = rng.randrange(len(sentences))
+        sentences[i + 1:i + 1] = [sentences[i]] * rng.randint(1, 2)
+    elif kind == "cut_off":
+        last = max(i for i, x in enumerate(sentences) if len(x.split()) > 2 or i == 0)  # a closer is too short
+        words = sentences[last].split()
+        sentences[last:] = [" ".join(words[:rng.randint(1, max(1, len(words) - 1))]).rstrip(".!?,")]
+    else:
+        raise ValueError(f"unknown noise kind '{kind}'; allowed: {', '.join(NOISE_KINDS)}")
+    return " ".join(s.strip() for s in sentences)
+
+
+_SPLIT = re.compile(r"[^.!?]+[.!?]+")
+
+
+def _bank_digest(web: bool) -> str:
+    banks = {k: v for k, v in vars(P).items() if k.isupper() and (web or k not in WEB_BANKS)}
     return hashlib.sha256(json.dumps(banks, sort_keys=True).encode()).hexdigest()[:16]

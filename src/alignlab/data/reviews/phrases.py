@@ -189,6 +189,24 @@ NEUTRAL = [
     "the second half moves to a {place} by the sea.",
     "it is the third film from {creator}.",
 ]
+# Web chatter that a review page also holds but that is not about the film (the pretraining mix's off-topic lines;
+# no SFT reply, pair or judge reference contains them).
+OFF_TOPIC = [
+    "parking downtown was a nightmare as usual.",
+    "my neighbour has started learning the drums again.",
+    "we had pizza afterwards at the place on the corner.",
+    "the bus home was late again, of course.",
+    "my phone battery died halfway through the day.",
+    "the weather has been grey all week.",
+    "I still need to fix the leak in the kitchen.",
+    "our cat knocked a glass off the table last night.",
+    "the coffee shop next door finally reopened.",
+    "I should really get more sleep.",
+    "traffic on the bridge was terrible again.",
+    "we are painting the spare room blue this weekend.",
+    "my sister says hello to everyone here.",
+    "the snacks were expensive but the popcorn was fresh.",
+]
 POS_NOUN = ["warmth", "care", "humor", "grace", "wit", "tenderness", "skill", "passion", "style", "honesty"]
 LANGUAGE = ["French", "Spanish", "Korean", "Italian", "Japanese", "German", "Portuguese", "Swedish"]
 DECADE = ["1950", "1960", "1970", "1980", "1990"]
