@@ -34,8 +34,8 @@ def test_three_epoch_dpo_on_few_pairs_is_flagged_as_overfitting(tmp_path):
     run = tmp_path / "dpo"
     proc = run_cli("train", "dpo", "-c", "dpo/reviews-tiny-overfit", *QUIET, f"run_dir={run}", timeout=900)
     flags = json.loads((run / "diagnostics.json").read_text())["flags"]
-    # measured: held-out loss 0.499 → 0.467 → 0.475 while the training loss falls: epoch 2→3 worsens by 1.7%
-    # (> the 1% tolerance); epoch 1 generalises
+    # measured (2026-12-02): held-out loss 0.604 → 0.534 → 0.542 → 0.558 while the training loss falls: epochs 3
+    # and 4 worsen it beyond the 1% tolerance; epochs 1 and 2 generalise
     overfit = [f for f in flags if f["kind"] == "overfitting"]
     assert overfit and all(f["epoch"] >= 2 for f in overfit), flags
     assert "flag overfitting" in proc.stderr
