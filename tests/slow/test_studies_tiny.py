@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def test_dpo_divergences_quick_finishes_and_is_resumable(tmp_path):
     from alignlab.pipelines.builtins import ensure_builtin
 
-    ensure_builtin("builtin:reviews-tiny-sft")  # the built-in start model (cached) is not the sweep's time
+    ensure_builtin("builtin:reviews-web-sft")  # the built-in start model (cached) is not the sweep's time
     run_cli("sweep", "-c", "studies/dpo-divergences", "--quick", "logging.progress=false", cwd=tmp_path, timeout=900)
     root = tmp_path / "runs" / "sweep-dpo-divergences-quick"
     summary = json.loads((root / "summary.json").read_text())
