@@ -6,6 +6,7 @@
     alignlab train reinforce|rloo|ppo|grpo -c CONFIG [key=value ...] [--resume [RUN_DIR]]
     alignlab train warp -c CONFIG [key=value ...] [--resume [RUN_DIR]]
     alignlab merge MODEL ... --method linear|task_arithmetic|slerp|liti [--base INIT] --out DIR
+    alignlab export MODEL -o DIR
     alignlab pairs -c CONFIG [key=value ...] [--resume [RUN_DIR]]
     alignlab base build [--name builtin:reviews-tiny] [--force]
     alignlab generate -m MODEL [-p PROMPT ...] [key=value ...]
@@ -153,6 +154,21 @@ def merge_cmd(models: list[str] = typer.Argument(..., help="Models to merge: fol
     angle = info.get("mean_task_vector_angle_deg")
     console.print(f"merged {len(models)} model(s) with {method} → {info['out']}"
                   + (f"  (mean angle between task vectors {angle:.1f} deg)" if angle is not None else ""))
+
+
+@app.command("export")
+@friendly_errors
+def export_cmd(model: str = typer.Argument(..., help="Run directory, adapter folder, .gguf file, folder, Hub id or "
+                                           "builtin:NAME."),
+               out: Path = typer.Option(..., "--out", "-o", help="New folder for the plain save_pretrained model.")):
+    """Write a model as a plain full-weight folder (a LoRA adapter merged into its base, a GGUF file de-quantised)
+    that plain transformers loads."""
+    from alignlab.pipelines.builtins import ensure_specs
+    from alignlab.pipelines.merge import export_model
+
+    ensure_specs(models=(model,))
+    info = export_model(model, out)
+    console.print(f"exported {model} ({info['parameters']:,} parameters) → {info['out']}")
 
 
 @app.command("eval")

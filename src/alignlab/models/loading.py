@@ -19,14 +19,13 @@ from transformers import (
 from alignlab.config.common import ModelConfig
 from alignlab.config.errors import ConfigError
 from alignlab.models.builtin import builtin_path, is_builtin
+from alignlab.models.gguf import ensure_converted, gguf_spec
 
 
-def split_gguf(cfg: ModelConfig) -> tuple[str, str | None]:
-    """(folder or repo, gguf file name): `path/to/model.gguf` is split into its folder and file."""
-    if cfg.name_or_path.endswith(".gguf") and cfg.gguf_file is None:
-        p = Path(cfg.name_or_path)
-        return str(p.parent), p.name
-    return cfg.name_or_path, cfg.gguf_file
+def plain_source(cfg: ModelConfig) -> str:
+    """What transformers loads for `cfg`: a GGUF file (`x.gguf`, or a folder / repo plus `model.gguf_file`) stands
+    for its converted plain folder (`models/gguf.py`), anything else is `name_or_path` itself."""
+    return str(ensure_converted(cfg)) if gguf_spec(cfg) else cfg.name_or_path
 
 
 HEADS = {
@@ -40,10 +39,12 @@ nothing."""
 
 
 def model_source(spec: str) -> str:
-    """`builtin:NAME` stands for its cache folder (built at the command's entry), a run directory for its `final/`
-    folder; anything else is returned unchanged."""
+    """`builtin:NAME` stands for its cache folder (built at the command's entry), a `.gguf` file for its converted
+    folder, a run directory for its `final/` folder; anything else is returned unchanged."""
     if is_builtin(spec):
         return str(builtin_path(spec))
+    if spec.endswith(".gguf"):
+        return str(ensure_converted(ModelConfig(name_or_path=spec)))
     p = Path(spec)
     if (p / "final").is_dir() and (p / "config.yaml").exists():
         return str(p / "final")
@@ -68,13 +69,13 @@ def resolve_dtype(name: str, device: str) -> torch.dtype:
 
 
 def load_tokenizer(cfg: ModelConfig) -> PreTrainedTokenizerBase:
-    source, gguf = split_gguf(cfg)
+    source = plain_source(cfg)
     if cfg.tokenizer:
-        source, gguf = cfg.tokenizer, None
+        source = model_source(cfg.tokenizer)
     elif adapter_base(source):
         source = _adapter_tokenizer(source)
     with _readable_load_errors(source):
-        tok = AutoTokenizer.from_pretrained(source, gguf_file=gguf, revision=cfg.revision,
+        tok = AutoTokenizer.from_pretrained(source, revision=cfg.revision,
                                             trust_remote_code=cfg.trust_remote_code)
     if tok.pad_token_id is None:
         # Many Hub causal LMs ship without a pad token; EOS is the usual stand-in (masks keep it out of the loss).
@@ -89,12 +90,12 @@ def _adapter_tokenizer(adapter_dir: str) -> str:
 
 def load_model(cfg: ModelConfig, trainable_adapter: bool = False, head: str = "causal_lm") -> PreTrainedModel:
     """Load weights. An adapter folder loads its base first, then the adapter (trainable if asked)."""
-    source, gguf = split_gguf(cfg)
+    source = plain_source(cfg)
     base = adapter_base(source)
     auto_class, head_kwargs = HEADS[head]
     kwargs = _load_kwargs(cfg) | head_kwargs
     with _readable_load_errors(base or source):
-        model = auto_class.from_pretrained(base or source, gguf_file=None if base else gguf, **kwargs)
+        model = auto_class.from_pretrained(base or source, **kwargs)
     if base:
         from peft import PeftModel
 

@@ -14,15 +14,14 @@ or dataset that config names and that is not in the cache yet. Later, `builtin:N
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 from alignlab.config import Config, load_config
+from alignlab.config.common import ModelConfig
 from alignlab.data.reviews.corpus import pretrain_texts
 from alignlab.data.tokenizer import train_bpe
 from alignlab.models.builtin import (
@@ -36,21 +35,28 @@ from alignlab.models.builtin import (
     is_builtin,
     recipe,
 )
+from alignlab.models.gguf import ensure_converted, gguf_spec
 from alignlab.pipelines.pairs import run_pairs
 from alignlab.pipelines.sft import run_sft
-from alignlab.runs.atomic import atomic_write_json
+from alignlab.runs.atomic import atomic_write_json, file_lock
 from alignlab.runs.progress import console
 
 
 def ensure_builtins(cfg: Config, models: tuple[str | None, ...] = (), datasets: tuple[str | None, ...] = ()) -> None:
-    """Build every built-in model and dataset `cfg` (and the extra `models` / `datasets` specs) names."""
+    """Build every built-in model and dataset `cfg` (and the extra `models` / `datasets` specs) names, and convert
+    the GGUF file it names (`models/gguf.py`)."""
+    if gguf_spec(cfg.model):
+        ensure_converted(cfg.model)
     ensure_specs(models=(cfg.model.name_or_path, cfg.model.tokenizer, cfg.rl.value_init, cfg.eval.reference,
                          cfg.eval.baseline, *models),
                  datasets=(cfg.data.dataset, cfg.eval.pairs, cfg.eval.sft_data, *datasets))
 
 
 def ensure_specs(models: tuple[str | None, ...] = (), datasets: tuple[str | None, ...] = ()) -> None:
-    """Build the built-ins among these model and dataset specs (others, and None, are skipped)."""
+    """Build the built-ins among these model and dataset specs, convert the `.gguf` files among them (others, and
+    None, are skipped)."""
+    for spec in dict.fromkeys(s for s in models if s and s.endswith(".gguf")):
+        ensure_converted(ModelConfig(name_or_path=spec))
     for spec in dict.fromkeys(s for s in models if s and is_builtin(s)):
         ensure_builtin(spec)
     for spec in dict.fromkeys(s for s in datasets if s in BUILTIN_DATASETS):
@@ -66,7 +72,7 @@ def ensure_builtin(name: str, force: bool = False) -> Path:
     dest = cache_dir(name)
     if built_model(dest) and not force:
         return dest
-    with build_lock(dest.with_suffix(".lock")):
+    with file_lock(dest.with_suffix(".lock")):
         if built_model(dest) and not force:
             return dest
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -135,17 +141,6 @@ def _build_in_subprocess(name: str) -> None:
     subprocess.run([sys.executable, "-m", "alignlab", "base", "build", "--name", name], check=True, env=env)
 
 
-@contextmanager
-def build_lock(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def ensure_dataset(name: str, force: bool = False) -> Path:
     """The cached folder of the built-in dataset `name`, building it (and the policy it samples) if needed."""
     dest = dataset_dir(name)
@@ -154,7 +149,7 @@ def ensure_dataset(name: str, force: bool = False) -> Path:
     if force:
         shutil.rmtree(dest, ignore_errors=True)
     ensure_builtin(load_config(BUILTIN_DATASETS[name], []).model.name_or_path)
-    with build_lock(dest.with_suffix(".lock")):
+    with file_lock(dest.with_suffix(".lock")):
         if built_dataset(dest):
             return dest
         staging = dest.with_name(f".{dest.name}.build")

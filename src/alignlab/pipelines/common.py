@@ -18,6 +18,7 @@ from alignlab.config import Config, ConfigError
 from alignlab.config.common import ModelConfig
 from alignlab.config.data import DataConfig
 from alignlab.models.builtin import BUILTIN_DATASETS, builtin_path
+from alignlab.models.gguf import ensure_converted, gguf_spec
 from alignlab.models.loading import adapter_base, four_bit_config, load_model, load_tokenizer, model_source
 from alignlab.models.lora import apply_lora, parameter_counts
 from alignlab.runs.atomic import atomic_dir
@@ -26,8 +27,11 @@ from alignlab.runs.rundir import RunDir, create_run, new_run_name, open_run
 
 
 def resolve_model(cfg: ModelConfig) -> ModelConfig:
-    """`builtin:NAME` → its cached folder (built when the command started: `pipelines/builtins.py`); a run
-    directory → its final/ model; anything else is returned unchanged."""
+    """`builtin:NAME` → its cached folder (built when the command started: `pipelines/builtins.py`); a GGUF file
+    → its converted plain folder (`models/gguf.py`); a run directory → its final/ model; anything else is returned
+    unchanged."""
+    if gguf_spec(cfg):
+        return cfg.model_copy(update={"name_or_path": str(ensure_converted(cfg)), "gguf_file": None})
     source = model_source(cfg.name_or_path)
     return cfg if source == cfg.name_or_path else cfg.model_copy(update={"name_or_path": source})
 

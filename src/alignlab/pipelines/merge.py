@@ -1,4 +1,5 @@
-"""`alignlab merge`: merge saved models into one `save_pretrained` folder.
+"""`alignlab merge`: merge saved models into one `save_pretrained` folder; `alignlab export`: one model as a plain
+folder.
 
 Sources are anything `model.name_or_path` accepts (folders, run directories, LoRA adapter folders, builtin:…).
 Adapters are merged into their base first (`load_full_model`), so every method works on full weights; the
@@ -6,6 +7,9 @@ result is a full model. Methods (`models.merge.MERGE_METHODS`): linear (weighted
 task_arithmetic (base + weighted sum of task vectors), slerp (WARP: per-tensor SLERP of task vectors; needs
 --base) and liti (base moved η of the way to one model). The recipe and the mean angle between the task vectors
 go to merge.json next to the weights.
+
+`export` writes any model spec (a run, a LoRA adapter, a `.gguf` file, builtin:…) as a plain full-weight folder that
+`AutoModelForCausalLM.from_pretrained` loads with no peft and no GGUF reader; export.json records where it came from.
 """
 
 from __future__ import annotations
@@ -62,3 +66,16 @@ def merge_models(models: list[str], method: str, out: Path, base: str | None = N
         info["mean_task_vector_angle_deg"] = round(mean_task_vector_angle(init, thetas) * 180 / 3.141592653589793, 3)
     save_merged(first, tokenizer, merged, Path(out), info)
     return info | {"out": str(out)}
+
+
+def export_model(spec: str, out: Path, template: ModelConfig | None = None) -> dict:
+    """Write `spec` as a plain `save_pretrained` folder (adapter merged into its base) at `out` (a new folder)."""
+    if Path(out).exists():
+        raise ConfigError(f"--out {out} exists; choose a new folder")
+    model, tokenizer = load_full(spec, template or ModelConfig())
+    info = {"source": spec, "resolved": resolve_model(ModelConfig(name_or_path=spec)).name_or_path}
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        atomic_write_json(Path(tmp) / "export.json", info)
+    return info | {"out": str(out), "parameters": sum(p.numel() for p in model.parameters())}
