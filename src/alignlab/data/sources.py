@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
@@ -34,7 +35,8 @@ def builtin_split(name: str, split: str, spec: corpus.CorpusSpec) -> Dataset:
 
 
 def load_splits(cfg: DataConfig, seed: int, spec: corpus.CorpusSpec | None = None) -> tuple[Dataset, Dataset | None]:
-    """(train, held-out) datasets. A source without the held-out split gets `eval_fraction` carved out."""
+    """(train, held-out) datasets. A source with only the training split gets `eval_fraction` carved out of it; a
+    source with several splits must name its held-out split (`data.eval_split`), and it is never trained on."""
     if cfg.dataset.startswith("builtin:"):
         spec = spec or corpus.CorpusSpec()
         train = builtin_split(cfg.dataset, "train", spec)
@@ -46,9 +48,13 @@ def load_splits(cfg: DataConfig, seed: int, spec: corpus.CorpusSpec | None = Non
                             f"(data.train_split); it has: {', '.join(splits)}")
         train = splits[cfg.train_split]
         held = splits.get(cfg.eval_split) if cfg.eval_split else None
-        if cfg.eval_split and held is None and cfg.eval_fraction > 0:
-            parts = train.train_test_split(test_size=cfg.eval_fraction, seed=seed)
-            train, held = parts["train"], parts["test"]
+        if cfg.eval_split and held is None:
+            if len(splits) > 1:
+                raise DataError(f"dataset '{cfg.dataset}' has no split '{cfg.eval_split}' (data.eval_split); it has: "
+                                f"{', '.join(splits)} (name the held-out one, or data.eval_split=null)")
+            if cfg.eval_fraction > 0:
+                parts = train.train_test_split(test_size=cfg.eval_fraction, seed=seed)
+                train, held = parts["train"], parts["test"]
     # Errors must name the row as it is in the source, whatever shuffling or capping happens later.
     train = _cap(_numbered(train).shuffle(seed=seed), cfg.max_train_samples)
     return train, _cap(_numbered(held), cfg.max_eval_samples) if held is not None else None
@@ -93,22 +99,50 @@ def _load_external(cfg: DataConfig) -> DatasetDict:
             raise DataError(f"'{path}' holds a split with no row (for an `alignlab pairs` run: no pair passed "
                             f"the filters; its pairs_report.json counts why)") from None
         return loaded if isinstance(loaded, DatasetDict) else DatasetDict({cfg.train_split: loaded})
-    if path.exists():
-        files = [path] if path.is_file() else sorted(p for p in path.iterdir() if p.suffix in LOCAL_FORMATS)
-        if not files or files[0].suffix not in LOCAL_FORMATS:
+    if path.is_file():
+        if path.suffix not in LOCAL_FORMATS:
             raise DataError(f"'{path}': expected a {'/'.join(LOCAL_FORMATS)} file or a folder of them")
-        by_split: dict[str, list[str]] = {}
-        for p in files:
-            by_split.setdefault(_split_name(p, cfg), []).append(str(p))
-        return load_dataset(LOCAL_FORMATS[files[0].suffix], data_files=by_split)
+        return load_dataset(LOCAL_FORMATS[path.suffix], data_files={cfg.train_split: [str(path)]})
+    if path.is_dir():
+        by_split = local_split_files(path, [s for s in (cfg.train_split, cfg.eval_split) if s])
+        formats = {LOCAL_FORMATS[Path(f).suffix] for files in by_split.values() for f in files}
+        if len(formats) > 1:
+            raise DataError(f"'{path}': its data files mix formats ({', '.join(sorted(formats))}); keep one")
+        return load_dataset(formats.pop(), data_files=by_split)
     # A Hub dataset: the real loading code; needs network or a populated HF cache.
     return load_dataset(cfg.dataset, cfg.config_name)
 
 
-def _split_name(p: Path, cfg: DataConfig) -> str:
-    """`validation.jsonl` next to `train.jsonl` is the held-out split; a lone file is the training split."""
-    stem = p.stem.lower()
-    return stem if stem in ("train", "validation", "test", cfg.eval_split or "") else cfg.train_split
+SHARD = re.compile(r"^(?P<split>\w+?)(-\d{5}-of-\d{5})?$")
+"""`<split>.jsonl` or `<split>-00000-of-00003.parquet`: a data file named by its split alone."""
+
+
+def local_split_files(folder: Path, wanted: list[str]) -> dict[str, list[str]]:
+    """Data files of a local folder by split, as `datasets.load_dataset(folder)` resolves them: a Hub repo layout
+    (`data/<split>-NNNNN-of-NNNNN.parquet`, any split name), `train` / `validation` / `test` (and their synonyms
+    `dev`, `eval`, ...) in the file names, else every file is `train`. When the splits asked for (`wanted`) are not
+    all found that way but files are named exactly after them (`train_prefs.jsonl`, `test_prefs.jsonl`), each such
+    file name is its split. A file is in one split only, so a held-out split is never trained on."""
+    from datasets.data_files import DataFilesDict, get_data_patterns
+
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in LOCAL_FORMATS
+                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    if not files:
+        raise DataError(f"'{folder}': no {'/'.join(LOCAL_FORMATS)} data file in it or below it")
+    try:
+        found = DataFilesDict.from_patterns(get_data_patterns(str(folder)), base_path=str(folder))
+        layout = {str(split): [str(f) for f in fs if Path(f).suffix in LOCAL_FORMATS] for split, fs in found.items()}
+    except FileNotFoundError:  # no pattern matched a file: the exact-name rule below decides
+        layout = {}
+    layout = {split: fs for split, fs in layout.items() if fs}
+    by_name: dict[str, list[str]] = {}
+    for p in files:
+        m = SHARD.match(p.name[: -len(p.suffix)])
+        if m:
+            by_name.setdefault(m["split"], []).append(str(p))
+    if not all(w in layout for w in wanted) and all(w in by_name for w in wanted):
+        layout = by_name
+    return layout or {"train": [str(p) for p in files]}
 
 
 def _cap(ds: Dataset, n: int | None) -> Dataset:
