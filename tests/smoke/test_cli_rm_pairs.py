@@ -181,7 +181,7 @@ def test_train_rm_on_an_encoder_backbone(alignlab_home, tmp_path):
 def test_pairs_samples_prompts_of_a_hub_style_dataset_with_chat(alignlab_home, tmp_path):
     ultra, _ = _write_hub_style(tmp_path)
     run_dir = tmp_path / "pairs-ultra"
-    run_cli("pairs", *PAIRS_FAST, f"data.dataset={ultra}", "pairs.splits=[test_prefs]", "pairs.chat=true",
+    run_cli("pairs", *PAIRS_FAST, f"data.dataset={ultra}", "pairs.splits=[test_prefs]", "data.chat=true",
             f"run_dir={run_dir}")
     c = json.loads((run_dir / "pairs_report.json").read_text())["splits"]["test_prefs"]
     assert c["prompts"] == 1 and c["samples"] >= 4  # four identical prompt rows de-duplicate to one

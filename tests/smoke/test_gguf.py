@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.conftest import invoke_cli
 
 from alignlab.config.common import GenerationConfig, ModelConfig
-from tests.conftest import invoke_cli
 
 
 def _gguf_path() -> Path | None:

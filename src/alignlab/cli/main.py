@@ -261,7 +261,8 @@ def generate_cmd(model: str = typer.Option("builtin:reviews-tiny", "--model", "-
                  prompts_file: Path = typer.Option(None, "--prompts-file", help="Text file, one prompt per line."),
                  n_prompts: int = typer.Option(8, "--n-prompts", help="Built-in test prompts when none are given."),
                  k: int = typer.Option(1, "--k", "-k", min=1, help="Replies sampled per prompt."),
-                 chat: bool = typer.Option(False, "--chat", help="Wrap prompts with the tokenizer's chat template."),
+                 chat: bool = typer.Option(None, "--chat/--no-chat", help="Wrap prompts with the chat template "
+                                           "(same as data.chat=true); default: as the model's run was trained."),
                  out: Path = typer.Option(None, "--out", help="Write records to this JSONL file."),
                  quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary line."),
                  config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG):
@@ -269,10 +270,13 @@ def generate_cmd(model: str = typer.Option("builtin:reviews-tiny", "--model", "-
     task's judge) and the mean."""
     from alignlab.config import load_config
     from alignlab.pipelines.builtins import ensure_builtins
+    from alignlab.pipelines.common import resolve_chat
     from alignlab.pipelines.generate import builtin_prompts, mean_and_stderr, sample, write_jsonl
 
-    cfg = load_config(config, [f"model.name_or_path={model}", *(overrides or [])])
+    chat_set = [] if chat is None else [f"data.chat={str(chat).lower()}"]
+    cfg = load_config(config, [f"model.name_or_path={model}", *(overrides or []), *chat_set])
     ensure_builtins(cfg)
+    chat = bool(resolve_chat(cfg).data.chat)
     prompts = list(prompt or [])
     if prompts_file:
         prompts += [ln for ln in prompts_file.read_text().splitlines() if ln.strip()]

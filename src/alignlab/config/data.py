@@ -35,9 +35,14 @@ class DataConfig(Section):
     """Column holding a list of {role, content} messages."""
     text_field: str = "text"
     """Column holding raw text (format `text`, trained on every token)."""
+    chat: bool | None = None
+    """The one chat setting of every stage (SFT, RM, DPO, pairs, RL, eval, generate): render prompts as a user
+    turn of the chat template (`chat_template`, else the tokenizer's). None: inherited from the run the model
+    starts from (its recorded data.chat), else true for message-list data or when `chat_template` is set, else
+    false. The resolved value is recorded in the run's config.yaml."""
     chat_template: str | None = None
-    """None: plain concatenation for prompt/response and the tokenizer's template for messages;
-    `tokenizer`: always the tokenizer's template; otherwise a path to a Jinja template file."""
+    """The template where chat is on (and for message-list rows, always). None: the tokenizer's; `tokenizer`: the
+    same; otherwise a path to a Jinja file. Setting it turns chat on unless `data.chat=false` says otherwise."""
     completion_only: bool = True
     """Train only on response (assistant) tokens; prompt tokens are masked out of the loss."""
     max_length: int = Field(256, gt=8)
@@ -62,8 +67,6 @@ class PairsConfig(Section):
     """Cap on prompts per split (after de-duplication, in dataset order)."""
     k: int = Field(8, ge=2)
     """Replies sampled per prompt (n)."""
-    chat: bool = False
-    """Wrap prompts in the tokenizer's chat template before sampling."""
     strategy: Literal["all", "best_worst", "best_random"] = "all"
     """all: every C(n,2) pair, higher score chosen (ties dropped); best_worst; best_random."""
     min_tokens: int = Field(1, ge=0)

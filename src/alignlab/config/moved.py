@@ -20,6 +20,8 @@ MOVED: dict[str, str] = {
     "warp.eval_prompts": "eval.prompts",
     "warp.eval_k": "eval.k",
     "rl.gold_scorer": "eval.gold",
+    "rl.chat": "data.chat",
+    "pairs.chat": "data.chat",
 }
 """Old dotted key → its new key (same meaning, same values). Moved in this order: where two old keys of a saved
 config meet in one new key (eval.samples_per_prompt and warp.eval_k), the later one wins, so a WARP run that

@@ -37,8 +37,6 @@ class RLConfig(Section):
     value_init: str | None = None
     """Backbone of a separate critic: a folder, run directory or Hub id (e.g. the reward model); None: the
     policy's starting model."""
-    chat: bool = False
-    """Wrap prompts in the tokenizer's chat template before sampling."""
 
 
 class KLConfig(Section):

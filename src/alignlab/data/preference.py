@@ -16,10 +16,10 @@ from dataclasses import asdict, dataclass
 from alignlab.config.data import DataConfig
 from alignlab.config.offline import RMConfig
 from alignlab.data.sft import (
+    chat_template_for,
     detect_format,
     encode_messages,
     encode_prompt_response,
-    load_template,
     message_list,
     string_field,
 )
@@ -155,7 +155,7 @@ def encode_for_reward(texts: list[tuple[str, bool]], tokenizer, max_length: int)
 
 def reward_examples(pairs: list[Pair], tokenizer, data: DataConfig) -> tuple[list[dict], PairStats]:
     """Pairs → {"chosen_ids", "rejected_ids", "score_gap"}; pairs identical after truncation are dropped."""
-    template = load_template(data.chat_template, tokenizer)
+    template = chat_template_for(data, tokenizer)
     texts = []
     for p in pairs:
         texts += [render_for_reward(p.chosen_prompt, p.chosen, tokenizer, template),
@@ -216,7 +216,7 @@ def policy_examples(pairs: list[Pair], tokenizer, data: DataConfig) -> tuple[lis
     A mask marks reply tokens (the only ones whose log-probs count). Pairs left with an empty reply after
     truncation, or with identical sides, are dropped and counted.
     """
-    template = load_template(data.chat_template, tokenizer)
+    template = chat_template_for(data, tokenizer)
     stats, examples = PolicyPairStats(pairs=len(pairs)), []
     for k, p in enumerate(pairs):
         chosen = _fit(*encode_reply(p.chosen_prompt, p.chosen, tokenizer, template, k), data, stats)

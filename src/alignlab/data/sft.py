@@ -57,11 +57,18 @@ def load_template(chat_template: str | None, tokenizer) -> str | None:
     return path.read_text()
 
 
+def chat_template_for(data: DataConfig, tokenizer, messages: bool = False) -> str | None:
+    """The Jinja template (`data.chat_template`, else the tokenizer's) where chat is on (`data.chat`; unresolved:
+    a set template) or the rows are message lists; None: plain prompt + response text."""
+    on = messages or data.chat or (data.chat is None and data.chat_template is not None)
+    return load_template(data.chat_template or "tokenizer", tokenizer) if on else None
+
+
 def tokenize_rows(rows, tokenizer, cfg: DataConfig) -> tuple[list[dict], SFTStats]:
     """Tokenise every row; a malformed row raises DataError naming its index and field."""
     fmt = detect_format(cfg, [c for c in rows.column_names if c != ROW_INDEX])
     # Messages need a template: the tokenizer's unless the config names one.
-    template = load_template(cfg.chat_template or ("tokenizer" if fmt == "messages" else None), tokenizer)
+    template = chat_template_for(cfg, tokenizer, messages=fmt == "messages")
     stats, examples = SFTStats(), []
     for i, row in enumerate(rows):
         ids, mask = _encode(fmt, row, row.get(ROW_INDEX, i), tokenizer, cfg, template)

@@ -54,7 +54,7 @@ def run_best_of_n(cfg: Config, command: str = "", resume: Path | None = None) ->
     try:
         n_replies, seed = cfg.bon.replies, cfg.seed if cfg.eval.seed is None else cfg.eval.seed
         console.print(f"bon · {len(prompts)} prompts × {n_replies} replies, proxy {proxy_spec}, gold {cfg.eval.gold}")
-        texts = generate(model, tokenizer, prompts, cfg.generation, seed=seed, chat=cfg.rl.chat,
+        texts = generate(model, tokenizer, prompts, cfg.generation, seed=seed, chat=cfg.data.chat,
                          progress=cfg.logging.progress, k=n_replies)  # [P][N]
         flat_prompts = [p for p, cs in zip(prompts, texts, strict=True) for _ in cs]
         flat = [c for cs in texts for c in cs]

@@ -44,6 +44,52 @@ def resolve_data(cfg: DataConfig) -> DataConfig:
     return cfg.model_copy(update={"dataset": str(builtin_path(cfg.dataset))})
 
 
+def resolve_chat(cfg: Config) -> Config:
+    """`data.chat` decided once for a run: as set; else inherited from the run the model starts from; else on for
+    message-list data or a set `data.chat_template`, off otherwise. The result is what config.yaml records."""
+    if cfg.data.chat is not None:
+        return cfg
+    chat = trained_chat(cfg.model.name_or_path)
+    if chat is None:
+        chat = cfg.data.chat_template is not None or data_is_messages(resolve_data(cfg.data))
+    return cfg.model_copy(update={"data": cfg.data.model_copy(update={"chat": chat})})
+
+
+def trained_chat(spec: str | None) -> bool | None:
+    """The chat setting a model was trained with: its run's recorded `data.chat` (a run directory, its final/, or
+    a checkpoint inside it); None for a model alignlab did not train or an old run that did not record it."""
+    from alignlab.config import load_config
+
+    if not spec or spec.startswith("builtin:"):
+        return None
+    p = Path(spec)
+    for run in (p, p.parent, p.parent.parent):
+        if (run / "config.yaml").is_file() and (run / "manifest.json").is_file():
+            data = load_config(run / "config.yaml", [], saved=True).data
+            return data.chat if data.chat is not None else (True if data.chat_template is not None else None)
+    return None
+
+
+def data_is_messages(data: DataConfig) -> bool:
+    """Rows are message lists: a `messages` column, or preference replies given as message lists (the
+    ultrafeedback_binarized layout). Unreadable data answers False; the stage that reads it reports why."""
+    from alignlab.data.sources import load_splits
+
+    if data.format != "auto":
+        return data.format == "messages"
+    if data.dataset == "builtin:reviews-chat":
+        return True
+    if data.dataset.startswith("builtin:"):
+        return False
+    try:
+        rows, _ = load_splits(data.model_copy(update={"max_train_samples": 1, "eval_split": None}), seed=0)
+    except Exception:
+        return False
+    if data.messages_field in rows.column_names:
+        return True
+    return len(rows) > 0 and isinstance(rows[0].get(data.chosen_field), list)
+
+
 LORA_TASKS = {"causal_lm": "CAUSAL_LM", "reward": "SEQ_CLS"}
 """peft task per model head; SEQ_CLS keeps the fresh reward head trainable (saved with the adapter)."""
 

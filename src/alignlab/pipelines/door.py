@@ -12,7 +12,7 @@ from pathlib import Path
 from alignlab.config import Config
 from alignlab.methods import METHODS
 from alignlab.pipelines.builtins import ensure_builtins
-from alignlab.pipelines.common import check_environment
+from alignlab.pipelines.common import check_environment, resolve_chat
 
 
 def run_method(name: str, cfg: Config, command: str = "", resume: Path | None = None) -> dict:
@@ -22,4 +22,5 @@ def run_method(name: str, cfg: Config, command: str = "", resume: Path | None = 
     method.check_function()(cfg)
     check_environment(cfg)
     ensure_builtins(cfg)
+    cfg = resolve_chat(cfg)  # the one chat setting of the run, recorded in its config.yaml
     return method.run_function()(cfg, command=command, resume=resume)

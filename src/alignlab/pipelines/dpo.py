@@ -19,7 +19,7 @@ from alignlab.algorithms.reference import FrozenCopy, NamedAdapter
 from alignlab.config import Config, ConfigError
 from alignlab.data.batching import preference_collate
 from alignlab.data.preference import policy_examples, read_pairs
-from alignlab.data.sft import load_template
+from alignlab.data.sft import chat_template_for
 from alignlab.data.sources import DataError, load_splits
 from alignlab.methods import names
 from alignlab.models.builtin import alignlab_home
@@ -84,7 +84,7 @@ class DPOSetup:
         model.to(acc.device)
         cache = ReferenceCache(cfg.ref.cache_dir or alignlab_home() / "ref-cache")
         settings = {"max_length": cfg.data.max_length, "max_prompt_length": cfg.data.max_prompt_length,
-                    "template": load_template(cfg.data.chat_template, tokenizer),
+                    "template": chat_template_for(cfg.data, tokenizer),
                     "dtype": str(next(model.parameters()).dtype), "mixed_precision": cfg.train.mixed_precision}
         identity = reference_identity(strategy, model, tokenizer, settings)
         collate = preference_collate(tokenizer.pad_token_id)

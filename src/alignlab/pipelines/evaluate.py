@@ -29,7 +29,7 @@ from alignlab.evaluation.heldout import nll_difference, pair_metrics, perplexity
 from alignlab.evaluation.metrics import length_controlled_win_rate, mean_ci, win_rate
 from alignlab.evaluation.policy import HeldOut, evaluate_policy
 from alignlab.models.loading import load_model
-from alignlab.pipelines.common import resolve_data, resolve_model
+from alignlab.pipelines.common import resolve_chat, resolve_data, resolve_model, trained_chat
 from alignlab.pipelines.generate import load_for_sampling, write_jsonl
 from alignlab.rewards import build_scorer
 from alignlab.rewards.base import Scorer
@@ -55,9 +55,25 @@ def eval_config(model: str, config: str | None, overrides: list[str]) -> tuple[C
     run_config = Path(model) / "config.yaml" if is_run_dir(model) else None
     start = load_config(run_config, saved=True).model.name_or_path if run_config else model
     if config is None and run_config:
-        return load_config(run_config, [*overrides, f"model.name_or_path={model}", "run_dir=null",
-                                        "model.gguf_file=null"], saved=True), start
-    return load_config(config, [*overrides, f"model.name_or_path={model}"]), start
+        cfg = load_config(run_config, [*overrides, f"model.name_or_path={model}", "run_dir=null",
+                                       "model.gguf_file=null"], saved=True)
+    else:
+        cfg = load_config(config, [*overrides, f"model.name_or_path={model}"])
+    return _chat_as_trained(cfg, model), start
+
+
+def _chat_as_trained(cfg: Config, model: str) -> Config:
+    """Resolve `data.chat` (inherited from the run by default) and warn when it differs from the training run's:
+    a chat model sampled without its template (or the reverse) is not evaluated as it was trained."""
+    from alignlab.runs.progress import console
+
+    trained = trained_chat(model)
+    cfg = resolve_chat(cfg)
+    if trained is not None and cfg.data.chat != trained:
+        console.print(f"[yellow]warning:[/yellow] evaluating with data.chat={str(cfg.data.chat).lower()}, but "
+                      f"{model} was trained with data.chat={str(trained).lower()}: prompts are not rendered as in "
+                      f"training (drop the override to evaluate as trained)")
+    return cfg
 
 
 def default_out_dir(cfg: Config, model: str) -> Path:
@@ -224,7 +240,7 @@ def run_eval(cfg: Config, model_spec: str, start_model: str, out_dir: Path, prog
         ref_spec = start_model if e.reference == "auto" else e.reference
         reference = load_reference(cfg, ref_spec, device, model, tok)
         held = HeldOut(prompts, e.k, cfg.seed if e.seed is None else e.seed,
-                       cfg.generation, scorers.proxy, scorers.gold, reference, chat=cfg.rl.chat,
+                       cfg.generation, scorers.proxy, scorers.gold, reference, chat=cfg.data.chat,
                        chunk_tokens=cfg.model.chunk_tokens, progress=lambda done: bar.update(done, stage="policy"),
                        target_threshold=e.target_threshold)
         metrics, rows = evaluate_policy(model, tok, held)
@@ -237,7 +253,8 @@ def run_eval(cfg: Config, model_spec: str, start_model: str, out_dir: Path, prog
         ppl = perplexity_section(cfg, model, tok)
         record = {"model": model_spec, "reference": ref_spec, "scorers": scorers.specs,
                   "prompts": len(held.prompts), "samples_per_prompt": held.k, "seed": held.seed,
-                  "split": e.split or cfg.data.eval_split, "generation": cfg.generation.model_dump(),
+                  "split": e.split or cfg.data.eval_split, "chat": bool(cfg.data.chat),
+                  "generation": cfg.generation.model_dump(),
                   "metrics": metrics, "win_rate": win, "pairs": pairs, "perplexity": ppl,
                   "seconds": round(time.time() - t0, 2)}
         out_dir.mkdir(parents=True, exist_ok=True)

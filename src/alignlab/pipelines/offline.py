@@ -70,7 +70,7 @@ def sample_evaluator(cfg: Config, tokenizer, reference: Callable[[], object], de
     scorer = build_scorer(e.proxy or cfg.reward.scorer, cfg.reward, device=device, progress=False)
     gold = build_scorer(e.gold, cfg.reward, device=device, progress=False) if e.gold else None
     held = HeldOut(prompts, e.in_training_k, cfg.seed + EVAL_SEED_OFFSET, cfg.generation, scorer, gold, None,
-                   chunk_tokens=cfg.model.chunk_tokens)
+                   chat=bool(cfg.data.chat), chunk_tokens=cfg.model.chunk_tokens)
     evaluate = sampling_evaluator(held, tokenizer, reference)
     return lambda model: evaluate(model)[0]
 

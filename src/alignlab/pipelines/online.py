@@ -122,9 +122,9 @@ def run_online(cfg: Config, name: str, command: str = "", resume: Path | None = 
                                         "eval_prompts": len(eval_prompts),
                                         "optimizer_steps_per_iteration": steps_per_iteration(cfg)})
     start_trackers(cfg, acc, path)
-    engine = HFRolloutEngine(policy, tokenizer, cfg.generation, chat=cfg.rl.chat, chunk_tokens=cfg.model.chunk_tokens)
+    engine = HFRolloutEngine(policy, tokenizer, cfg.generation, chat=cfg.data.chat, chunk_tokens=cfg.model.chunk_tokens)
     held = HeldOut(eval_prompts, cfg.eval.in_training_k, cfg.seed + EVAL_SEED_OFFSET, cfg.generation, scorer, gold, None,
-                   chat=cfg.rl.chat, chunk_tokens=cfg.model.chunk_tokens)
+                   chat=cfg.data.chat, chunk_tokens=cfg.model.chunk_tokens)
     # KL to the start is measured in every held-out evaluation, also at kl.beta = 0 (√KL is the x-axis of reward
     # over-optimisation): the evaluation then gets a reference of its own, which training never reads
     held_reference = reference if reference is not None or not eval_prompts else _reference(cfg, policy, acc, always=True)

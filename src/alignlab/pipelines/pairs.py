@@ -76,7 +76,7 @@ class _Sampler:
     def __init__(self, cfg, run: RunDir, model, tokenizer, scorer, split, done: dict, stop):
         self.cfg, self.p, self.run, self.model, self.tok = cfg, cfg.pairs, run, model, tokenizer
         self.scorer, self.split, self.done, self.stop = scorer, split, done, stop
-        self.gen, self.k = cfg.generation, cfg.pairs.k
+        self.gen, self.k, self.chat = cfg.generation, cfg.pairs.k, bool(cfg.data.chat)
 
     def sample_all(self, prompts: list[str]) -> tuple[list[dict], dict]:
         counts = Counter(prompts=len(prompts), rounds=0, samples=0, samples_kept=0, pairs=0, pairs_candidates=0)
@@ -117,7 +117,7 @@ class _Sampler:
 
     def _sample_chunk(self, chunk: list[str], rnd: int, start: int) -> list[dict]:
         seed = _chunk_seed(self.cfg.seed, self.split, rnd, start)
-        samples = sample_completions(self.model, self.tok, chunk, self.gen, seed=seed, chat=self.p.chat, k=self.k,
+        samples = sample_completions(self.model, self.tok, chunk, self.gen, seed=seed, chat=self.chat, k=self.k,
                                      progress=False)
         records = []
         for prompt, completions in zip(chunk, samples, strict=True):

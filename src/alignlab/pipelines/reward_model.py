@@ -11,7 +11,7 @@ from pathlib import Path
 from alignlab.algorithms.reward_model import RewardModelTraining
 from alignlab.config import Config
 from alignlab.data.preference import labelled_pairs, read_pairs, reward_examples
-from alignlab.data.sft import load_template
+from alignlab.data.sft import chat_template_for
 from alignlab.data.sources import DataError, load_splits
 from alignlab.pipelines.common import resolve_data
 from alignlab.pipelines.offline import OfflineMethod, run_offline
@@ -52,7 +52,7 @@ def _set_pad(model, tokenizer):
 
 def _save_meta(folder: Path, cfg: Config, tokenizer, info: dict) -> None:
     atomic_write_json(folder / REWARD_META, {
-        "chat_template": load_template(cfg.data.chat_template, tokenizer), "chat": info.get("chat", False),
+        "chat_template": chat_template_for(cfg.data, tokenizer), "chat": bool(cfg.data.chat or info.get("chat")),
         "max_length": cfg.data.max_length, "trained_on": cfg.data.dataset,
     })
 

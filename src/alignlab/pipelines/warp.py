@@ -154,7 +154,7 @@ class Evaluator:
         gold = (build_scorer(cfg.eval.gold, cfg.reward, device=str(self.device), progress=False)
                 if cfg.eval.gold else None)
         self.held = HeldOut(prompts, cfg.eval.k, cfg.seed + EVAL_SEED_OFFSET, cfg.generation, scorer, gold, reference,
-                            chat=cfg.rl.chat, chunk_tokens=cfg.model.chunk_tokens)
+                            chat=cfg.data.chat, chunk_tokens=cfg.model.chunk_tokens)
         self._work = None  # a model to load interpolated weights into
 
     def folder(self, source: str) -> dict:
