@@ -7,6 +7,7 @@
       checkpoints/step-N/  resumable state (see alignlab.training.checkpoint)
       final/             save_pretrained model or adapter + tokenizer
       tensorboard/       tracker events
+      log.txt            every line the command printed, and its progress lines (appended on resume)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from alignlab.config import Config, dump_config
 from alignlab.runs.atomic import atomic_write_json, atomic_write_text
+from alignlab.runs.progress import log_to
 
 
 @dataclass
@@ -40,6 +42,10 @@ class RunDir:
     @property
     def metrics_file(self) -> Path:
         return self.path / "metrics.jsonl"
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / "log.txt"
 
     @property
     def checkpoints(self) -> Path:
@@ -79,9 +85,11 @@ def new_run_name(cfg: Config) -> Path:
 
 
 def create_run(path: Path, cfg: Config, command: str) -> RunDir:
-    """Make the folder and write config.yaml and the first manifest (status `running`)."""
+    """Make the folder and write config.yaml and the first manifest (status `running`); from here on the console
+    also writes the run's log.txt."""
     path.mkdir(parents=True, exist_ok=True)
     run = RunDir(path)
+    log_to(run.log_file)
     atomic_write_text(run.config_file, dump_config(cfg))
     atomic_write_json(run.manifest_file, {
         "name": cfg.name, "command": command, "seed": cfg.seed, "started": _now_iso(), "status": "running",
@@ -95,6 +103,7 @@ def open_run(path: Path) -> RunDir:
     if not (path / "config.yaml").exists():
         raise FileNotFoundError(f"'{path}' is not an alignlab run directory (no config.yaml)")
     run = RunDir(path)
+    log_to(run.log_file)
     data = run.manifest()
     run.update_manifest(status="running", wall_time_s_previous=data.get("wall_time_s", 0.0),
                         resumed=[*data.get("resumed", []), _now_iso()])

@@ -8,7 +8,10 @@ finish the same way.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -17,9 +20,20 @@ from accelerate import Accelerator
 
 from alignlab.config import Config
 from alignlab.runs.metrics import MetricsLog
+from alignlab.runs.progress import console
 from alignlab.runs.rundir import RunDir
 from alignlab.training import checkpoint as ckpt
-from alignlab.training.memory import memory_report
+from alignlab.training.memory import memory_report, peak_rss_bytes
+
+
+@dataclass
+class Pace:
+    """This segment of a run (a fresh start or one resume): when it started, its first step and the tokens its
+    steps processed (the `tokens` metric of each step), for the end-of-run summary."""
+
+    started: float = field(default_factory=time.perf_counter)
+    first_step: int | None = None
+    tokens: float = 0.0
 
 
 class LoopRunLike(Protocol):
@@ -41,6 +55,7 @@ class LoopStateLike(Protocol):
     total: int
     """Steps (offline: optimizer steps; online: iterations) of the whole run."""
     last: dict
+    pace: Pace
 
     @property
     def model(self) -> torch.nn.Module: ...
@@ -68,6 +83,9 @@ def after_step(r: LoopRunLike, s: LoopStateLike, evaluate: Callable[[], object],
     """After a step: the memory report once, the train metrics every `train.log_every`, an evaluation every
     `train.eval_every` and a checkpoint every `train.save_every` (`fields`, e.g. the epoch, go into log rows)."""
     cfg, acc, step = r.cfg.train, r.accelerator, s.position.step
+    if s.pace.first_step is None:
+        s.pace.first_step = step - 1
+    s.pace.tokens += float(s.last.get("tokens", 0.0))
     if step == 1 and acc.is_main_process:
         r.log.log(step, "memory", memory_report(acc.unwrap_model(s.model), s.optimizer))
     if step % cfg.log_every == 0 and acc.is_main_process:
@@ -88,4 +106,44 @@ def finish(r: LoopRunLike, s: LoopStateLike, evaluate: Callable[[], dict], **fie
     latest = ckpt.latest_checkpoint(r.run.checkpoints)
     if latest is None or latest.name != f"step-{step}":
         save(r, s)
+    summary = run_summary(s)
+    if r.accelerator.is_main_process:
+        r.log.log(step, "summary", summary)
+        r.run.update_manifest(summary=summary)
+        console.print(summary_line(summary))
     return final_eval
+
+
+@contextmanager
+def evaluation_notice(r: LoopRunLike, step: int):
+    """Say that the starting evaluation runs (it can take minutes on a real model, before any step shows), and
+    how long an evaluation took when it took a while."""
+    main = r.accelerator.is_main_process
+    if main and step == 0:
+        console.print("evaluating the starting point before step 1 (held-out split; sampled replies: "
+                      "eval.in_training_prompts × eval.in_training_k) ...")
+    t0 = time.perf_counter()
+    yield
+    took = time.perf_counter() - t0
+    if main and (step == 0 or took >= 10):
+        console.print(f"evaluation at step {step} took {took:.1f} s")
+
+
+def run_summary(s: LoopStateLike) -> dict:
+    """Runtime, steps/s and tokens/s of this segment (evaluations and checkpoints included), and peak memory: the
+    process's peak RSS, and the peak allocated on the GPU when there is one."""
+    runtime = time.perf_counter() - s.pace.started
+    steps = s.position.step - (s.pace.first_step if s.pace.first_step is not None else s.position.step)
+    out = {"runtime_s": round(runtime, 2), "steps": steps, "steps_per_s": round(steps / max(runtime, 1e-9), 4),
+           "tokens": int(s.pace.tokens), "tokens_per_s": round(s.pace.tokens / max(runtime, 1e-9), 1),
+           "peak_rss_bytes": peak_rss_bytes()}
+    if torch.cuda.is_available():
+        out["cuda_max_allocated_bytes"] = torch.cuda.max_memory_allocated()
+    return out
+
+
+def summary_line(summary: dict) -> str:
+    gpu = summary.get("cuda_max_allocated_bytes")
+    return (f"summary: {summary['steps']} steps in {summary['runtime_s']:.1f} s ({summary['steps_per_s']:.3f} steps/s, "
+            f"{summary['tokens_per_s']:,.0f} tokens/s), peak RSS {summary['peak_rss_bytes'] / 2**30:.2f} GiB"
+            + (f", peak GPU allocated {gpu / 2**30:.2f} GiB" if gpu is not None else ""))

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import resource
+import sys
+
 import torch
+
+
+def peak_rss_bytes() -> int:
+    """The process's peak resident memory so far (CPU RAM), in bytes."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB, macOS bytes
 
 
 def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
@@ -39,6 +48,7 @@ def memory_report(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> d
               "optimizer_state_buffers": round(state / trainable_bytes, 3) if trainable_bytes else 0}
     if model_trainable != trainable:
         report["model_trainable_params"] = model_trainable
+    report["peak_rss_bytes"] = peak_rss_bytes()
     if torch.cuda.is_available():
         report["cuda_max_allocated_bytes"] = torch.cuda.max_memory_allocated()
     return report

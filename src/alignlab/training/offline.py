@@ -25,7 +25,7 @@ from alignlab.runs.metrics import MetricsLog
 from alignlab.runs.progress import progress_bar
 from alignlab.runs.rundir import RunDir
 from alignlab.training import checkpoint as ckpt
-from alignlab.training.loop import after_step, finish, save
+from alignlab.training.loop import Pace, after_step, evaluation_notice, finish, save
 from alignlab.training.optim import build_optimizer, build_scheduler
 from alignlab.training.signals import (
     GracefulStop,
@@ -108,6 +108,7 @@ class OfflineState:
     position: ckpt.LoopState = field(default_factory=ckpt.LoopState)
     last: dict = field(default_factory=dict)
     extras: dict = field(default_factory=dict)
+    pace: Pace = field(default_factory=Pace)
 
     @property
     def epoch(self) -> float:
@@ -198,7 +199,7 @@ def _optimizer_step(r: OfflineRun, s: OfflineState, window) -> dict:
     names = sorted(sums)
     totals = acc.reduce(torch.tensor([loss_sum, weight, real_tokens, padded_tokens, *(sums[k] for k in names)],
                                      dtype=torch.float64, device=acc.device), reduction="sum").tolist()
-    return {"loss": totals[0] / totals[1], "grad_norm": float(grad_norm), "lr": lr,
+    return {"loss": totals[0] / totals[1], "grad_norm": float(grad_norm), "lr": lr, "tokens": totals[2],
             "pad_fraction": 1 - totals[2] / max(1.0, totals[3]), "tokens_per_s": totals[2] / max(elapsed, 1e-9),
             **{k: v / totals[1] for k, v in zip(names, totals[4:], strict=True)}}
 
@@ -216,13 +217,14 @@ def _evaluate(r: OfflineRun, s: OfflineState, epoch: float) -> dict:
     held-out metrics."""
     results, model, step = {}, s.model, s.position.step
     model.eval()
-    for split, loader in s.eval_loaders.items():
-        results[split] = r.algorithm.evaluate(model, loader, r.accelerator)
-        if r.accelerator.is_main_process:
-            r.log.log(step, split, results[split], epoch=epoch)
-    if r.sample_eval is not None and r.accelerator.is_main_process:
-        with torch.random.fork_rng():  # sampling must not change the training run's random stream
-            r.log.log(step, "eval_samples", r.sample_eval(r.accelerator.unwrap_model(model)), epoch=epoch)
+    with evaluation_notice(r, step):
+        for split, loader in s.eval_loaders.items():
+            results[split] = r.algorithm.evaluate(model, loader, r.accelerator)
+            if r.accelerator.is_main_process:
+                r.log.log(step, split, results[split], epoch=epoch)
+        if r.sample_eval is not None and r.accelerator.is_main_process:
+            with torch.random.fork_rng():  # sampling must not change the training run's random stream
+                r.log.log(step, "eval_samples", r.sample_eval(r.accelerator.unwrap_model(model)), epoch=epoch)
     model.train()
     return results.get("eval", {})
 

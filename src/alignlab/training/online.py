@@ -46,7 +46,7 @@ from alignlab.runs.metrics import MetricsLog
 from alignlab.runs.progress import progress_bar
 from alignlab.runs.rundir import RunDir
 from alignlab.training import checkpoint as ckpt
-from alignlab.training.loop import after_step, finish, save
+from alignlab.training.loop import Pace, after_step, evaluation_notice, finish, save
 from alignlab.training.optim import build_optimizer, build_scheduler
 from alignlab.training.signals import (
     GracefulStop,
@@ -187,6 +187,7 @@ class OnlineState:
     """A moving reference (ref.mode=ema), checkpointed with the weights."""
     position: ckpt.LoopState = field(default_factory=ckpt.LoopState)
     last: dict = field(default_factory=dict)
+    pace: Pace = field(default_factory=Pace)
 
     @property
     def model(self) -> torch.nn.Module:
@@ -257,6 +258,7 @@ def iteration(r: OnlineRun, m: OnlineState, it: int) -> dict:
     total = sum(clock.values())
     metrics |= {f"time_{k}": v for k, v in clock.items()} | {f"time_frac_{k}": v / total for k, v in clock.items()}
     metrics["samples_per_s"] = len(roll.texts) / max(total, 1e-9)
+    metrics["tokens"] = float(roll.response_mask.sum())  # reply tokens sampled (this process's share)
     metrics = _mean_over_processes(acc, metrics)  # every process moves β and the baseline by the same global numbers
     if exp.ref_logps is not None:
         control.kl.update(metrics[f"kl_{r.settings.kl_estimator}"], len(roll.texts) * acc.num_processes)
@@ -367,7 +369,8 @@ def evaluate(r: OnlineRun, m: OnlineState, step: int) -> dict:
     acc = r.accelerator
     if r.evaluator is None:
         return {}
-    metrics, rows = r.evaluator(acc.unwrap_model(m.policy), acc.process_index, acc.num_processes)
+    with evaluation_notice(r, step):
+        metrics, rows = r.evaluator(acc.unwrap_model(m.policy), acc.process_index, acc.num_processes)
     numbers = _mean_over_processes(acc, {k: v for k, v in metrics.items() if isinstance(v, (int, float))})
     metrics = metrics | numbers | {"kl_beta": m.control.kl.beta}
     if acc.is_main_process:
