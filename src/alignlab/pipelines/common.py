@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from alignlab.algorithms.reference import (
@@ -179,9 +179,52 @@ def reference_strategy(cfg: Config, model) -> ReferenceStrategy:
     return AdapterOff() if cfg.lora.enabled else PolicyAtStart()
 
 
-def start_trackers(cfg: Config, acc, path: Path) -> None:
-    if cfg.logging.report_to:
-        acc.init_trackers("alignlab", init_kwargs={"wandb": {"name": path.name}, "mlflow": {"run_name": path.name}})
+def start_trackers(cfg: Config, acc, run: RunDir) -> None:
+    """Start `logging.report_to`'s trackers with the resolved config as hyperparameters (TensorBoard hparams, the
+    wandb config, mlflow params). A tracker that cannot start stops the run before training on every process
+    alike, in one line (exit 2), with the run marked failed."""
+    if not cfg.logging.report_to:
+        return
+    from accelerate.utils import broadcast_object_list
+
+    error = [None]
+    if acc.is_main_process:
+        try:
+            acc.init_trackers("alignlab", config=hyperparameters(cfg),
+                              init_kwargs={"wandb": {"name": run.path.name}, "mlflow": {"run_name": run.path.name}})
+        except Exception as exc:  # any tracker's own error: reported in one line, never a dead rank
+            first = (str(exc).strip().splitlines() or [""])[0]
+            error[0] = f"{type(exc).__name__}: {first}"
+            for tracker in acc.trackers:  # the ones that did start; the failed one may be half-made
+                with suppress(Exception):
+                    tracker.finish()
+            acc.trackers = []
+    if acc.num_processes > 1:
+        broadcast_object_list(error, from_process=0)
+    if error[0]:
+        close_run(acc, run, "failed")
+        raise ConfigError(f"logging.report_to={cfg.logging.report_to}: a tracker could not start ({error[0]}); fix "
+                          f"its settings or leave it out of logging.report_to")
+
+
+def hyperparameters(cfg: Config) -> dict[str, str | int | float | bool]:
+    """The resolved config as flat `section.field` → scalar (lists and mappings as JSON text, None as "null"): the
+    form TensorBoard's hparams, wandb's config and mlflow's params all take."""
+    import json
+
+    flat: dict[str, str | int | float | bool] = {}
+
+    def walk(prefix: str, node) -> None:
+        if isinstance(node, dict) and node:
+            for k, v in node.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(node, (bool, int, float, str)):
+            flat[prefix] = node
+        else:
+            flat[prefix] = "null" if node is None else json.dumps(node, default=str)
+
+    walk("", cfg.model_dump(mode="json"))
+    return flat
 
 
 @contextmanager

@@ -96,7 +96,7 @@ def run_offline(cfg: Config, method: OfflineMethod, command: str = "", resume: P
             log.log(0, "data", {f"train_{k}": v for k, v in stats["train"].items()}
                     | {f"eval_{k}": v for k, v in (stats.get("eval") or {}).items()})
             run.update_manifest(data_fingerprint=fingerprint(train), data=stats)
-    start_trackers(cfg, acc, path)
+    start_trackers(cfg, acc, run)
     loop = OfflineRun(cfg, run, acc, model, tokenizer, method.algorithm, train, held, log,
                       sample_eval=sample_evaluator(cfg, tokenizer, method.reference, str(acc.device))
                       if method.head == "causal_lm" and acc.is_main_process else None)  # only rank 0 samples

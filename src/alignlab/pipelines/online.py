@@ -121,7 +121,7 @@ def run_online(cfg: Config, name: str, command: str = "", resume: Path | None = 
                                         "reference": type(reference).__name__ if reference is not None else None,
                                         "eval_prompts": len(eval_prompts),
                                         "optimizer_steps_per_iteration": steps_per_iteration(cfg)})
-    start_trackers(cfg, acc, path)
+    start_trackers(cfg, acc, run)
     engine = HFRolloutEngine(policy, tokenizer, cfg.generation, chat=cfg.data.chat, chunk_tokens=cfg.model.chunk_tokens)
     held = HeldOut(eval_prompts, cfg.eval.in_training_k, cfg.seed + EVAL_SEED_OFFSET, cfg.generation, scorer, gold, None,
                    chat=cfg.data.chat, chunk_tokens=cfg.model.chunk_tokens)

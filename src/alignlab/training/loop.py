@@ -108,7 +108,6 @@ def finish(r: LoopRunLike, s: LoopStateLike, evaluate: Callable[[], dict], **fie
         save(r, s)
     summary = run_summary(s)
     if r.accelerator.is_main_process:
-        r.log.log(step, "summary", summary)
         r.run.update_manifest(summary=summary)
         console.print(summary_line(summary))
     return final_eval
