@@ -82,6 +82,12 @@ def test_study_d_sft_adapter_is_policy_and_reference(alignlab_home, tmp_path):
     assert ref["strategy"] == "NamedAdapter" and ref["extra_model_params"] == 0
     step0 = _rows(tmp_path / "dpo", "eval")[0]
     assert step0["loss"] == pytest.approx(math.log(2), abs=1e-4)  # policy = reference before the first step
+    # ref.mode=adapter_off: the same start, the base model as the reference (the SFT adapter keeps training)
+    _cli("train", "dpo", *DPO_FAST, f"model.name_or_path={sft}", "lora.r=4", "train.max_steps=1",
+         "ref.mode=adapter_off", "optimizer.lr=1e-6", f"run_dir={tmp_path}/dpo-off")
+    ref = _rows(tmp_path / "dpo-off", "reference")[0]
+    assert ref["mode"] == "adapter_off" and ref["strategy"] == "AdapterOff" and ref["extra_model_params"] == 0
+    assert _rows(tmp_path / "dpo-off", "eval")[0]["loss"] != pytest.approx(math.log(2), abs=1e-4)
 
 
 def test_bad_loss_and_reference_combinations_name_the_field(alignlab_home):

@@ -39,12 +39,28 @@ def test_resume_equals_uninterrupted(alignlab_home, tmp_path):
     assert "resumed" in json.loads((crashed / "manifest.json").read_text())
 
 
+def test_resume_may_extend_the_run_and_change_its_evaluation(alignlab_home, tmp_path):
+    run = tmp_path / "run"
+    run_cli("train", "sft", *SETTINGS, f"run_dir={run}")
+    _rewind(run, 8)
+    run_cli("train", "sft", "--resume", str(run), "train.max_steps=20", "train.eval_every=5")
+    assert max(r["step"] for r in _events(run) if r["split"] == "train") == 20
+    # every 5 steps from the resume on (and at the end of epoch 1, step 12: 96 examples in batches of 8)
+    assert [r["step"] for r in _events(run) if r["split"] == "eval" and r["step"] > 8] == [10, 12, 15, 20]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["resume_overrides"] == ["train.max_steps=20", "train.eval_every=5"]
+    assert "max_steps: 20" in (run / "config.yaml").read_text()
+    _rewind(run, 16)
+    bad = run_cli("train", "sft", "--resume", str(run), "optimizer.lr=1", check=False)
+    assert bad.returncode == 2 and "optimizer.lr cannot change in a resumed run" in bad.stderr
+
+
 def test_bare_resume_picks_newest_run_of_the_config(alignlab_home, tmp_path):
     run_cli("train", "sft", *SETTINGS, "name=bare", cwd=tmp_path)
     run_dir = next((tmp_path / "runs").glob("bare-*"))
     _rewind(run_dir, 8)
     proc = run_cli("train", "sft", "--resume", *SETTINGS, "name=bare", check=False, cwd=tmp_path)
-    assert proc.returncode == 2 and "overrides are not allowed" in proc.stderr
+    assert proc.returncode == 2 and "cannot change in a resumed run" in proc.stderr
     cfg = tmp_path / "bare.yaml"
     cfg.write_text("name: bare\n")
     run_cli("train", "sft", "-c", str(cfg), "--resume", cwd=tmp_path)

@@ -65,7 +65,7 @@ def test_every_preset_validates():
 
 
 def test_every_field_is_documented():
-    undocumented = [key for key, _, doc in explain_config() if not doc]
+    undocumented = [key for key, _, _, doc in explain_config() if not doc]
     assert undocumented == []
 
 
@@ -125,3 +125,17 @@ def test_quickstart_plan_names_registered_methods(tmp_path):
     bad.write_text("stages: [{name: sft}, {name: distill}]\nevaluate: {SFT: sft}\nbaseline: sft\nreport: [sft]\n")
     with pytest.raises(ConfigError, match="stage distill is not a method"):
         load_plan(str(bad))
+
+
+def test_explain_shows_each_default_and_the_chosen_value():
+    from typer.testing import CliRunner
+
+    from alignlab.cli.main import app
+
+    rows = {key: (kind, default) for key, kind, default, _ in explain_config()}
+    assert rows["optimizer.lr"] == ("float", "0.0005") and rows["lora.r"] == ("int", "0")
+    assert rows["data.chat"][1] == "null" and rows["lora.target_modules"][1] == "all-linear"
+    assert rows["ref.mode"][0].split(" | ")[:4] == ["auto", "copy", "adapter", "adapter_off"]
+    out = CliRunner().invoke(app, ["config", "show", "--explain", "-c", "dpo/reviews-tiny"]).output
+    line = next(ln for ln in out.splitlines() if ln.startswith("optimizer.lr "))
+    assert "default 0.0005, here 0.0001" in line

@@ -62,13 +62,20 @@ def root(version: bool = typer.Option(False, "--version", callback=_version, is_
 @friendly_errors
 def config_show(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG,
                 explain: bool = typer.Option(False, "--explain", help="List every field with its description.")):
-    """Print the resolved config (preset + overrides), or the field reference with --explain."""
+    """Print the resolved config (preset + overrides), or the field reference with --explain: type, default (and,
+    with -c or overrides, the value where it differs from the default) and description of every field."""
     from alignlab.config import dump_config, load_config
-    from alignlab.config.loader import explain_config
+    from alignlab.config.loader import explain_config, yaml_value
 
     if explain:
-        for key, kind, doc in explain_config():
-            typer.echo(f"{key:34} {kind:28} {doc}")
+        chosen = load_config(config, overrides) if (config or overrides) else None
+        for key, kind, default, doc in explain_config():
+            value = chosen
+            for part in key.split(".") if chosen is not None else ():
+                value = getattr(value, part)
+            shown = f"default {default}" + ("" if chosen is None or yaml_value(value) == default
+                                            else f", here {yaml_value(value)}")
+            typer.echo(f"{key:34} {kind:28} {shown:30} {doc}")
         return
     typer.echo(dump_config(load_config(config, overrides)), nl=False)
 
@@ -382,15 +389,29 @@ def _run(method: str, config, overrides, resume) -> dict:
     return run_method(method, cfg, command=_command_line(), resume=resume_dir)
 
 
+RESUME_OVERRIDABLE = ("train.max_steps", "train.epochs", "rl.iterations", "train.log_every", "train.eval_every",
+                      "train.save_every", "train.keep_checkpoints", "train.eval_each_epoch", "train.eval_train_samples",
+                      "logging.", "eval.")
+"""Fields a resumed run may change: its length and its evaluation, logging and checkpoint settings. None of them
+changes a step already taken (a longer run re-spreads the rest of the learning-rate schedule)."""
+
+
 def _config_for(config, overrides, resume):
-    """Fresh runs read CONFIG + overrides; a resumed run reads its own config.yaml (overrides refused)."""
-    from alignlab.config import ConfigError, load_config
+    """Fresh runs read CONFIG + overrides; a resumed run reads its own config.yaml, with overrides of the fields in
+    RESUME_OVERRIDABLE only (written back to config.yaml and listed in the manifest's `resume_overrides`)."""
+    import os
+
+    from alignlab.config import ConfigError, dump_config, load_config
+    from alignlab.runs.atomic import atomic_write_text
     from alignlab.runs.rundir import RunDir, latest_run
 
     if resume is None:
         return load_config(config, overrides), None
-    if overrides:
-        raise ConfigError("--resume continues a run exactly as configured; overrides are not allowed")
+    for item in overrides or []:
+        key = item.partition("=")[0].strip()
+        if not key.startswith(RESUME_OVERRIDABLE):
+            raise ConfigError(f"--resume: {key} cannot change in a resumed run (it would change the steps already "
+                              f"taken); allowed: {', '.join(k + ('*' if k.endswith('.') else '') for k in RESUME_OVERRIDABLE)}")
     if resume == RESUME_LATEST:
         name_cfg = load_config(config, [])
         found = latest_run(name_cfg.output_dir, name_cfg.name)
@@ -398,9 +419,13 @@ def _config_for(config, overrides, resume):
             raise ConfigError(f"--resume: no run named '{name_cfg.name}' under {name_cfg.output_dir}/")
         resume = str(found)
     run_dir = Path(resume)
-    cfg = load_config(run_dir / "config.yaml", [], saved=True)
-    if RunDir(run_dir).manifest().get("status") == "completed":
+    cfg = load_config(run_dir / "config.yaml", list(overrides or []), saved=True)
+    run = RunDir(run_dir)
+    if run.manifest().get("status") == "completed":
         raise ConfigError(f"--resume: run {run_dir} already completed")
+    if overrides and os.environ.get("RANK", "0") == "0":  # one writer under a multi-process launch
+        atomic_write_text(run.config_file, dump_config(cfg))
+        run.update_manifest(resume_overrides=[*run.manifest().get("resume_overrides", []), *overrides])
     return cfg.model_copy(update={"run_dir": str(run_dir)}), run_dir
 
 

@@ -224,9 +224,11 @@ class RewardConfig(Section):
 
 
 class RefConfig(Section):
-    mode: Literal["auto", "copy", "adapter", "precomputed", "ema", "none"] = "auto"
+    mode: Literal["auto", "copy", "adapter", "adapter_off", "precomputed", "ema", "none"] = "auto"
     """Where reference log-probs come from. copy: a frozen second model; adapter: the policy with its LoRA
-    adapters off (no second copy; needs lora.r>0); precomputed: one pass before training, kept in a persistent
+    adapters off (no second copy; needs lora.r>0), or, when the policy starts from an adapter folder (or
+    `ref.adapter` is set), that adapter loaded a second time, frozen; adapter_off: the policy with every adapter
+    off, i.e. the base model, also when the policy starts from an adapter (needs lora.r>0); precomputed: one pass before training, kept in a persistent
     cache; ema (online verbs, WARP's anchor): a copy of the policy that moves `ema_mu` of the way to it after every
     optimizer step; none: reference-free losses. auto: none for simpo/orpo, adapter with LoRA, else copy (ema for
     train warp)."""

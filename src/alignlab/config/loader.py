@@ -127,16 +127,28 @@ def dump_config(cfg: Config) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
 
 
-def explain_config(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple[str, str, str]]:
-    """(dotted key, type, description) for every leaf field: the reference shown by `config show --explain`."""
-    rows: list[tuple[str, str, str]] = []
+def explain_config(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(dotted key, type, default, description) for every leaf field: the reference shown by
+    `config show --explain` (the default as it would be written in YAML)."""
+    rows: list[tuple[str, str, str, str]] = []
     for name, field in model.model_fields.items():
         ann = field.annotation
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             rows += explain_config(ann, f"{prefix}{name}.")
         else:
-            rows.append((f"{prefix}{name}", _type_name(ann), " ".join((field.description or "").split())))
+            default = field.get_default(call_default_factory=True)
+            rows.append((f"{prefix}{name}", _type_name(ann), yaml_value(default),
+                         " ".join((field.description or "").split())))
     return rows
+
+
+def yaml_value(value) -> str:
+    """A value as one line of YAML flow style (`null`, `true`, `[a, b]`, `1.0e-05`)."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    if isinstance(value, tuple):
+        value = list(value)
+    return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
 
 
 def _type_name(ann) -> str:

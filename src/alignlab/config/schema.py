@@ -96,10 +96,13 @@ class Config(Section):
                              "use ref.mode=none (or auto)")
         if not free and self.ref.mode == "none":
             raise ValueError(f"ref.mode=none: loss.name={self.loss.name} needs a reference; allowed: auto, copy, "
-                             f"adapter, precomputed, ema (or a reference-free loss: {', '.join(sorted(REFERENCE_FREE))})")
-        if self.ref.mode == "adapter" and not self.lora.enabled:
-            raise ValueError("ref.mode=adapter needs LoRA (lora.r > 0): the reference is the policy with its "
-                             "adapters off; use ref.mode=copy or precomputed for full fine-tuning")
+                             f"adapter, adapter_off, precomputed, ema (or a reference-free loss: {', '.join(sorted(REFERENCE_FREE))})")
+        if self.ref.mode in ("adapter", "adapter_off") and not self.lora.enabled:
+            raise ValueError(f"ref.mode={self.ref.mode} needs LoRA (lora.r > 0): the reference is the policy with "
+                             "its adapters off; use ref.mode=copy or precomputed for full fine-tuning")
+        if self.ref.mode == "adapter_off" and self.ref.adapter:
+            raise ValueError("ref.mode=adapter_off takes the base model (every adapter off) as the reference; "
+                             "ref.adapter names another one: drop one of them")
         betas = [self.beta.value] if self.beta.schedule == "constant" else [self.beta.start, self.beta.end]
         if self.loss.name == "ipo" and min(betas) <= 0:
             raise ValueError("beta: IPO's target 1/(2*beta) needs beta > 0 at every step (beta.value, or "

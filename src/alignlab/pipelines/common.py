@@ -166,6 +166,8 @@ def reference_strategy(cfg: Config, model) -> ReferenceStrategy:
     """
     if cfg.reference_mode == "ema":
         return EMAAnchor(model, cfg.ref.ema_mu)
+    if cfg.reference_mode == "adapter_off":
+        return AdapterOff()  # the base model, whatever adapter the policy starts from
     source = resolve_model(cfg.model)
     starts_from_adapter = cfg.lora.enabled and adapter_base(source.name_or_path)
     adapter = cfg.ref.adapter or (source.name_or_path if starts_from_adapter else None)

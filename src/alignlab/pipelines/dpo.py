@@ -4,6 +4,7 @@ The reference strategy (`ref.mode`, resolved by `Config.reference_mode`):
 - copy: a second frozen model loaded from the policy's source;
 - adapter: the LoRA policy with adapters off, or a frozen second adapter (`ref.adapter`, or the adapter the
   policy starts from, as in study D);
+- adapter_off: the LoRA policy with every adapter off (the base model), also when it starts from an adapter;
 - precomputed: the same reference, run once over every pair before training; values are cached on disk
   (training.reference_cache) and no reference model takes part in training;
 - none: reference-free losses (simpo, orpo).
