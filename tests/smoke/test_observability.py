@@ -22,6 +22,7 @@ def test_offline_run_prints_plain_progress_and_a_summary_into_its_log(alignlab_h
     assert "6/6 (100%)" in log and "summary: 6 steps in" in log and "run directory" in log
     summary = json.loads((run / "manifest.json").read_text())["summary"]
     assert summary["steps"] == 6 and summary["tokens"] > 0 and summary["tokens_per_s"] > 0
+    assert 0 < summary["eval_s"] < summary["runtime_s"] and 0 < summary["eval_share"] < 1
     assert summary["peak_rss_bytes"] > 50 * 2**20
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     memory = next(r for r in rows if r["split"] == "memory")

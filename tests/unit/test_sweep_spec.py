@@ -93,7 +93,7 @@ def test_load_sweep_presets_and_cli_vars(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["dpo-divergences", "reinforce-rloo-warp", "lora-rank-optimizers",
-                                  "composite-reward-dpo", "overfitting-epochs", "aa-dpo"])
+                                  "composite-reward-dpo", "overfitting-epochs", "aa-dpo", "real-smollm2"])
 def test_every_study_preset_resolves_at_both_scales(name):
     from alignlab.config import load_config
 

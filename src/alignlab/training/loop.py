@@ -34,6 +34,12 @@ class Pace:
     started: float = field(default_factory=time.perf_counter)
     first_step: int | None = None
     tokens: float = 0.0
+    eval_seconds: float = 0.0
+    """Time spent in in-training evaluations (held-out losses and sampled replies)."""
+
+
+EVAL_SHARE_WARNING = 0.10
+"""An end-of-run summary warns when in-training evaluation took more than this share of the run."""
 
 
 class LoopRunLike(Protocol):
@@ -114,16 +120,17 @@ def finish(r: LoopRunLike, s: LoopStateLike, evaluate: Callable[[], dict], **fie
 
 
 @contextmanager
-def evaluation_notice(r: LoopRunLike, step: int):
+def evaluation_notice(r: LoopRunLike, s: LoopStateLike):
     """Say that the starting evaluation runs (it can take minutes on a real model, before any step shows), and
-    how long an evaluation took when it took a while."""
-    main = r.accelerator.is_main_process
+    how long an evaluation took when it took a while; the time counts into the summary's evaluation share."""
+    main, step = r.accelerator.is_main_process, s.position.step
     if main and step == 0:
         console.print("evaluating the starting point before step 1 (held-out split; sampled replies: "
                       "eval.in_training_prompts × eval.in_training_k) ...")
     t0 = time.perf_counter()
     yield
     took = time.perf_counter() - t0
+    s.pace.eval_seconds += took
     if main and (step == 0 or took >= 10):
         console.print(f"evaluation at step {step} took {took:.1f} s")
 
@@ -135,6 +142,7 @@ def run_summary(s: LoopStateLike) -> dict:
     steps = s.position.step - (s.pace.first_step if s.pace.first_step is not None else s.position.step)
     out = {"runtime_s": round(runtime, 2), "steps": steps, "steps_per_s": round(steps / max(runtime, 1e-9), 4),
            "tokens": int(s.pace.tokens), "tokens_per_s": round(s.pace.tokens / max(runtime, 1e-9), 1),
+           "eval_s": round(s.pace.eval_seconds, 2), "eval_share": round(s.pace.eval_seconds / max(runtime, 1e-9), 4),
            "peak_rss_bytes": peak_rss_bytes()}
     if torch.cuda.is_available():
         out["cuda_max_allocated_bytes"] = torch.cuda.max_memory_allocated()
@@ -143,6 +151,12 @@ def run_summary(s: LoopStateLike) -> dict:
 
 def summary_line(summary: dict) -> str:
     gpu = summary.get("cuda_max_allocated_bytes")
-    return (f"summary: {summary['steps']} steps in {summary['runtime_s']:.1f} s ({summary['steps_per_s']:.3f} steps/s, "
-            f"{summary['tokens_per_s']:,.0f} tokens/s), peak RSS {summary['peak_rss_bytes'] / 2**30:.2f} GiB"
+    line = (f"summary: {summary['steps']} steps in {summary['runtime_s']:.1f} s ({summary['steps_per_s']:.3f} steps/s, "
+            f"{summary['tokens_per_s']:,.0f} tokens/s), in-training evaluation {summary['eval_s']:.1f} s "
+            f"({100 * summary['eval_share']:.0f}%), peak RSS {summary['peak_rss_bytes'] / 2**30:.2f} GiB"
             + (f", peak GPU allocated {gpu / 2**30:.2f} GiB" if gpu is not None else ""))
+    if summary["eval_share"] > EVAL_SHARE_WARNING and summary["runtime_s"] >= 60:
+        line += (f"\n[yellow]note:[/yellow] in-training evaluation took {100 * summary['eval_share']:.0f}% of the run "
+                 f"(more than {100 * EVAL_SHARE_WARNING:.0f}%): fewer eval.in_training_prompts, data.max_eval_samples "
+                 "or train.eval_train_samples, or a larger train.eval_every, make it cheaper")
+    return line

@@ -217,7 +217,7 @@ def _evaluate(r: OfflineRun, s: OfflineState, epoch: float) -> dict:
     held-out metrics."""
     results, model, step = {}, s.model, s.position.step
     model.eval()
-    with evaluation_notice(r, step):
+    with evaluation_notice(r, s):
         for split, loader in s.eval_loaders.items():
             results[split] = r.algorithm.evaluate(model, loader, r.accelerator)
             if r.accelerator.is_main_process:

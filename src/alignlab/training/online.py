@@ -369,7 +369,7 @@ def evaluate(r: OnlineRun, m: OnlineState, step: int) -> dict:
     acc = r.accelerator
     if r.evaluator is None:
         return {}
-    with evaluation_notice(r, step):
+    with evaluation_notice(r, m):
         metrics, rows = r.evaluator(acc.unwrap_model(m.policy), acc.process_index, acc.num_processes)
     numbers = _mean_over_processes(acc, {k: v for k, v in metrics.items() if isinstance(v, (int, float))})
     metrics = metrics | numbers | {"kl_beta": m.control.kl.beta}
