@@ -67,3 +67,21 @@ def test_custom_jinja_template_file(tok, tmp_path):
     (ex,), _ = tokenize_rows(rows, tok, DataConfig(chat_template=str(tpl)))
     assert tok.decode(ex["input_ids"]) == "[user] Q\n[assistant] A!\n"
     assert _targets(tok, ex) == "A!\n"
+
+
+def test_sampling_renders_prompts_with_the_configured_template(tok, tmp_path):
+    from alignlab.config.data import DataConfig
+    from alignlab.data.sft import chat_template_for, sampling_chat
+    from alignlab.generation.sample import format_prompts
+
+    jinja = tmp_path / "t.jinja"
+    jinja.write_text("{% for m in messages %}<<{{ m['content'] }}>>{% endfor %}{% if add_generation_prompt %}=>"
+                     "{% endif %}")
+    assert sampling_chat(DataConfig(chat=False, chat_template=str(jinja))) is False
+    assert sampling_chat(DataConfig(chat=True)) is True
+    custom = sampling_chat(DataConfig(chat=True, chat_template=str(jinja)))
+    assert format_prompts(["Hi"], tok, custom) == ["<<Hi>>=>"]  # sampling uses the training template
+    assert format_prompts(["Hi"], tok, False) == ["Hi"]
+    assert format_prompts(["Hi"], tok, True)[0].startswith("<|im_start|>user")
+    assert chat_template_for(DataConfig(chat=True, chat_template=str(jinja)), tok) == jinja.read_text()
+    assert chat_template_for(DataConfig(chat=False), tok) is None

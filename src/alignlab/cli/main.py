@@ -276,6 +276,7 @@ def generate_cmd(model: str = typer.Option("builtin:reviews-tiny", "--model", "-
     """Sample completions from any model (left-padded batches); prints each with its gold score (the built-in
     task's judge) and the mean."""
     from alignlab.config import load_config
+    from alignlab.data.sft import sampling_chat
     from alignlab.pipelines.builtins import ensure_builtins
     from alignlab.pipelines.common import resolve_chat
     from alignlab.pipelines.generate import builtin_prompts, mean_and_stderr, sample, write_jsonl
@@ -283,7 +284,7 @@ def generate_cmd(model: str = typer.Option("builtin:reviews-tiny", "--model", "-
     chat_set = [] if chat is None else [f"data.chat={str(chat).lower()}"]
     cfg = load_config(config, [f"model.name_or_path={model}", *(overrides or []), *chat_set])
     ensure_builtins(cfg)
-    chat = bool(resolve_chat(cfg).data.chat)
+    chat = sampling_chat(resolve_chat(cfg).data)
     prompts = list(prompt or [])
     if prompts_file:
         prompts += [ln for ln in prompts_file.read_text().splitlines() if ln.strip()]

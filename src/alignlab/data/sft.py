@@ -64,6 +64,19 @@ def chat_template_for(data: DataConfig, tokenizer, messages: bool = False) -> st
     return load_template(data.chat_template or "tokenizer", tokenizer) if on else None
 
 
+def sampling_chat(data: DataConfig) -> bool | str:
+    """How sampling stages render a prompt (`generation.sample.format_prompts`): False (raw text) when chat is off,
+    True for the tokenizer's template, or the text of the Jinja file `data.chat_template` names."""
+    if not data.chat:
+        return False
+    if data.chat_template in (None, "tokenizer"):
+        return True
+    path = Path(data.chat_template)
+    if not path.is_file():
+        raise DataError(f"data.chat_template: template file '{path}' does not exist")
+    return path.read_text()
+
+
 def tokenize_rows(rows, tokenizer, cfg: DataConfig) -> tuple[list[dict], SFTStats]:
     """Tokenise every row; a malformed row raises DataError naming its index and field."""
     fmt = detect_format(cfg, [c for c in rows.column_names if c != ROW_INDEX])

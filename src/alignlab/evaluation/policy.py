@@ -55,7 +55,7 @@ class HeldOut:
     """The gold scorer (None: only the training reward)."""
     reference: ReferenceStrategy | None
     """A reference strategy for KL (e.g. `FrozenCopy` of the starting model), or None."""
-    chat: bool = False
+    chat: bool | str = False
     chunk_tokens: int = 1024
     progress: Callable[[int], None] | None = None
     """Called with the number of prompts sampled so far (a progress bar), or None."""

@@ -28,11 +28,13 @@ def hf_generation_config(cfg: GenerationConfig, tokenizer, k: int = 1) -> HFGene
     )
 
 
-def format_prompts(prompts: list[str], tokenizer, chat: bool) -> list[str]:
-    """Raw prompts, or each wrapped as a user turn with the tokenizer's chat template."""
+def format_prompts(prompts: list[str], tokenizer, chat: bool | str) -> list[str]:
+    """Raw prompts (chat False), or each wrapped as a user turn of a chat template: the tokenizer's (True) or the
+    Jinja template given as text (what `data.chat_template` names; `data.sft.sampling_chat`)."""
     if not chat:
         return prompts
-    return [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
+    template = chat if isinstance(chat, str) else None
+    return [tokenizer.apply_chat_template([{"role": "user", "content": p}], chat_template=template, tokenize=False,
                                           add_generation_prompt=True) for p in prompts]
 
 
@@ -55,7 +57,7 @@ def _lengths(new: torch.Tensor, stop_ids: set[int]) -> list[int]:
 
 @torch.no_grad()
 def sample_completions(model, tokenizer, prompts: list[str], cfg: GenerationConfig, seed: int = 0,
-                       chat: bool = False, progress: bool = True, k: int = 1) -> list[list[Completion]]:
+                       chat: bool | str = False, progress: bool = True, k: int = 1) -> list[list[Completion]]:
     """`k` completions per prompt, each with its generated-token count."""
     torch.manual_seed(seed)
     model.eval()
@@ -81,7 +83,7 @@ def sample_completions(model, tokenizer, prompts: list[str], cfg: GenerationConf
     return out
 
 
-def generate(model, tokenizer, prompts: list[str], cfg: GenerationConfig, seed: int = 0, chat: bool = False,
+def generate(model, tokenizer, prompts: list[str], cfg: GenerationConfig, seed: int = 0, chat: bool | str = False,
              progress: bool = True, k: int = 1) -> list[list[str]]:
     """`k` completion texts per prompt."""
     return [[c.text for c in cs] for cs in sample_completions(model, tokenizer, prompts, cfg, seed, chat, progress, k)]

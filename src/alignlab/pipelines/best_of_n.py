@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from alignlab.config import Config, ConfigError
+from alignlab.data.sft import sampling_chat
 from alignlab.evaluation.overoptimisation import best_of_n_curve, fit
 from alignlab.generation.sample import generate
 from alignlab.pipelines.evaluate import eval_prompts
@@ -54,7 +55,7 @@ def run_best_of_n(cfg: Config, command: str = "", resume: Path | None = None) ->
     try:
         n_replies, seed = cfg.bon.replies, cfg.seed if cfg.eval.seed is None else cfg.eval.seed
         console.print(f"bon · {len(prompts)} prompts × {n_replies} replies, proxy {proxy_spec}, gold {cfg.eval.gold}")
-        texts = generate(model, tokenizer, prompts, cfg.generation, seed=seed, chat=cfg.data.chat,
+        texts = generate(model, tokenizer, prompts, cfg.generation, seed=seed, chat=sampling_chat(cfg.data),
                          progress=cfg.logging.progress, k=n_replies)  # [P][N]
         flat_prompts = [p for p, cs in zip(prompts, texts, strict=True) for _ in cs]
         flat = [c for cs in texts for c in cs]

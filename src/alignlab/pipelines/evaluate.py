@@ -23,7 +23,7 @@ import torch
 from alignlab.algorithms.reference import FrozenCopy
 from alignlab.config import Config, ConfigError, load_config
 from alignlab.data.preference import policy_examples, read_pairs
-from alignlab.data.sft import tokenize_rows
+from alignlab.data.sft import sampling_chat, tokenize_rows
 from alignlab.data.sources import DataError, load_prompts, load_splits
 from alignlab.evaluation.heldout import nll_difference, pair_metrics, perplexity
 from alignlab.evaluation.metrics import length_controlled_win_rate, mean_ci, win_rate
@@ -240,7 +240,7 @@ def run_eval(cfg: Config, model_spec: str, start_model: str, out_dir: Path, prog
         ref_spec = start_model if e.reference == "auto" else e.reference
         reference = load_reference(cfg, ref_spec, device, model, tok)
         held = HeldOut(prompts, e.k, cfg.seed if e.seed is None else e.seed,
-                       cfg.generation, scorers.proxy, scorers.gold, reference, chat=cfg.data.chat,
+                       cfg.generation, scorers.proxy, scorers.gold, reference, chat=sampling_chat(cfg.data),
                        chunk_tokens=cfg.model.chunk_tokens, progress=lambda done: bar.update(done, stage="policy"),
                        target_threshold=e.target_threshold)
         metrics, rows = evaluate_policy(model, tok, held)

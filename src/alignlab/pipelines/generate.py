@@ -28,7 +28,7 @@ def load_for_sampling(model_cfg: ModelConfig):
 
 
 def sample(model_cfg: ModelConfig, prompts: list[str], gen: GenerationConfig, seed: int = 0,
-           chat: bool = False, progress: bool = True, k: int = 1) -> list[dict]:
+           chat: bool | str = False, progress: bool = True, k: int = 1) -> list[dict]:
     """One record per completion (`k` per prompt): prompt, completion and its score by the built-in task's gold
     judge (`review_judge`)."""
     model, tokenizer = load_for_sampling(model_cfg)

@@ -14,7 +14,7 @@ from pathlib import Path
 from accelerate.utils import set_seed
 
 from alignlab.config import Config
-from alignlab.data.sft import fingerprint
+from alignlab.data.sft import fingerprint, sampling_chat
 from alignlab.data.sources import DataError, load_prompts
 from alignlab.evaluation.policy import EVAL_SEED_OFFSET, HeldOut, sampling_evaluator
 from alignlab.pipelines.common import (
@@ -70,7 +70,7 @@ def sample_evaluator(cfg: Config, tokenizer, reference: Callable[[], object], de
     scorer = build_scorer(e.proxy or cfg.reward.scorer, cfg.reward, device=device, progress=False)
     gold = build_scorer(e.gold, cfg.reward, device=device, progress=False) if e.gold else None
     held = HeldOut(prompts, e.in_training_k, cfg.seed + EVAL_SEED_OFFSET, cfg.generation, scorer, gold, None,
-                   chat=bool(cfg.data.chat), chunk_tokens=cfg.model.chunk_tokens)
+                   chat=sampling_chat(cfg.data), chunk_tokens=cfg.model.chunk_tokens)
     evaluate = sampling_evaluator(held, tokenizer, reference)
     return lambda model: evaluate(model)[0]
 

@@ -17,6 +17,7 @@ from accelerate.utils import set_seed
 from alignlab.algorithms.advantages import GROUPED, NEEDS_VALUES
 from alignlab.algorithms.reference import FrozenCopy
 from alignlab.config import Config, ConfigError
+from alignlab.data.sft import sampling_chat
 from alignlab.data.sources import load_prompts
 from alignlab.evaluation.policy import EVAL_SEED_OFFSET, HeldOut, sampling_evaluator
 from alignlab.methods import METHODS, names
@@ -122,9 +123,9 @@ def run_online(cfg: Config, name: str, command: str = "", resume: Path | None = 
                                         "eval_prompts": len(eval_prompts),
                                         "optimizer_steps_per_iteration": steps_per_iteration(cfg)})
     start_trackers(cfg, acc, run)
-    engine = HFRolloutEngine(policy, tokenizer, cfg.generation, chat=cfg.data.chat, chunk_tokens=cfg.model.chunk_tokens)
+    engine = HFRolloutEngine(policy, tokenizer, cfg.generation, chat=sampling_chat(cfg.data), chunk_tokens=cfg.model.chunk_tokens)
     held = HeldOut(eval_prompts, cfg.eval.in_training_k, cfg.seed + EVAL_SEED_OFFSET, cfg.generation, scorer, gold, None,
-                   chat=cfg.data.chat, chunk_tokens=cfg.model.chunk_tokens)
+                   chat=sampling_chat(cfg.data), chunk_tokens=cfg.model.chunk_tokens)
     # KL to the start is measured in every held-out evaluation, also at kl.beta = 0 (√KL is the x-axis of reward
     # over-optimisation): the evaluation then gets a reference of its own, which training never reads
     held_reference = reference if reference is not None or not eval_prompts else _reference(cfg, policy, acc, always=True)

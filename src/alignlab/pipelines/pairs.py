@@ -20,6 +20,7 @@ from pathlib import Path
 
 from alignlab.config import Config, ConfigError
 from alignlab.data.pairing import filter_completions, gap_stats, make_pairs
+from alignlab.data.sft import sampling_chat
 from alignlab.data.sources import load_prompts
 from alignlab.generation.sample import sample_completions
 from alignlab.pipelines.common import resolve_data
@@ -76,7 +77,7 @@ class _Sampler:
     def __init__(self, cfg, run: RunDir, model, tokenizer, scorer, split, done: dict, stop):
         self.cfg, self.p, self.run, self.model, self.tok = cfg, cfg.pairs, run, model, tokenizer
         self.scorer, self.split, self.done, self.stop = scorer, split, done, stop
-        self.gen, self.k, self.chat = cfg.generation, cfg.pairs.k, bool(cfg.data.chat)
+        self.gen, self.k, self.chat = cfg.generation, cfg.pairs.k, sampling_chat(cfg.data)
 
     def sample_all(self, prompts: list[str]) -> tuple[list[dict], dict]:
         counts = Counter(prompts=len(prompts), rounds=0, samples=0, samples_kept=0, pairs=0, pairs_candidates=0)

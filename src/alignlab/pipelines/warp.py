@@ -28,6 +28,7 @@ from pathlib import Path
 
 from alignlab.algorithms.reference import FrozenCopy
 from alignlab.config import Config, ConfigError
+from alignlab.data.sft import sampling_chat
 from alignlab.data.sources import load_prompts
 from alignlab.evaluation.policy import EVAL_SEED_OFFSET, HeldOut, evaluate_policy
 from alignlab.models.merge import liti, mean_task_vector_angle, slerp_merge, snapshot
@@ -154,7 +155,7 @@ class Evaluator:
         gold = (build_scorer(cfg.eval.gold, cfg.reward, device=str(self.device), progress=False)
                 if cfg.eval.gold else None)
         self.held = HeldOut(prompts, cfg.eval.k, cfg.seed + EVAL_SEED_OFFSET, cfg.generation, scorer, gold, reference,
-                            chat=cfg.data.chat, chunk_tokens=cfg.model.chunk_tokens)
+                            chat=sampling_chat(cfg.data), chunk_tokens=cfg.model.chunk_tokens)
         self._work = None  # a model to load interpolated weights into
 
     def folder(self, source: str) -> dict:

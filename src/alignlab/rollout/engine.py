@@ -62,7 +62,7 @@ class RolloutEngine(Protocol):
 
 
 class HFRolloutEngine:
-    def __init__(self, model, tokenizer, cfg: GenerationConfig, chat: bool = False, chunk_tokens: int = 1024):
+    def __init__(self, model, tokenizer, cfg: GenerationConfig, chat: bool | str = False, chunk_tokens: int = 1024):
         if not cfg.do_sample:
             raise ValueError("generation.do_sample=false: RL rollouts must sample, or the k samples of a prompt "
                              "are identical and group advantages are all 0")
