@@ -46,3 +46,25 @@ def test_save_to_disk_folder_and_parquet(alignlab_home, tmp_path):
             f"run_dir={tmp_path / 'b'}")
     data_event = json.loads((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()[0])
     assert data_event["train_rows"] + data_event["eval_rows"] == 24  # eval_fraction carved out of train
+
+
+def test_dpo_on_a_local_clone_of_a_hub_preference_repo_trains_on_its_train_split_only(alignlab_home, tmp_path):
+    """The ultrafeedback_binarized layout: README.md at the root, data/{train,test}_{prefs,gen}-NNNNN-of-NNNNN.parquet."""
+    from datasets import Dataset
+    from tests.smoke.test_cli_dpo import DPO_FAST
+
+    repo = tmp_path / "ultrafeedback"
+    (repo / "data").mkdir(parents=True)
+    (repo / "README.md").write_text("# dataset card\n")
+    for split, n in (("train_prefs", 40), ("test_prefs", 8), ("train_gen", 30), ("test_gen", 6)):
+        rows = [{"prompt": f"{split} film {i} was", "chosen": " wonderful.", "rejected": " dull."} for i in range(n)]
+        Dataset.from_list(rows).to_parquet(str(repo / "data" / f"{split}-00000-of-00001.parquet"))
+    run = tmp_path / "dpo"
+    run_cli("train", "dpo", *DPO_FAST, f"data.dataset={repo}", "data.train_split=train_prefs",
+            "data.eval_split=test_prefs", "data.max_train_samples=null", "train.max_steps=1",
+            "eval.in_training_prompts=0", f"run_dir={run}")
+    data_event = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
+    assert data_event["split"] == "data" and data_event["train_pairs"] == 40 and data_event["eval_pairs"] == 8
+    proc = run_cli("train", "dpo", *DPO_FAST, f"data.dataset={repo}", "data.train_split=train_prefs",
+                   "train.max_steps=1", check=False)
+    assert proc.returncode == 2 and "no split 'validation' (data.eval_split); it has:" in proc.stderr
