@@ -139,3 +139,17 @@ def test_explain_shows_each_default_and_the_chosen_value():
     out = CliRunner().invoke(app, ["config", "show", "--explain", "-c", "dpo/reviews-tiny"]).output
     line = next(ln for ln in out.splitlines() if ln.startswith("optimizer.lr "))
     assert "default 0.0005, here 0.0001" in line
+
+
+def test_a_missing_gguf_file_is_one_line_naming_it(tmp_path):
+    import pytest
+
+    from alignlab.config import ConfigError
+    from alignlab.config.common import ModelConfig
+    from alignlab.models.gguf import ensure_converted, gguf_spec
+
+    for spec in (str(tmp_path / "absent.gguf"), "models/a/b/absent.gguf", "./absent.gguf"):
+        with pytest.raises(ConfigError, match="GGUF file .*absent.gguf' does not exist"):
+            ensure_converted(ModelConfig(name_or_path=spec))
+    with pytest.raises(ConfigError, match="unknown packaged GGUF model 'gguf:nope'; available: gguf:smollm2"):
+        gguf_spec(ModelConfig(name_or_path="gguf:nope"))

@@ -74,7 +74,8 @@ def gguf_local_file(where: str, name: str, revision: str | None = None) -> Path:
     local = Path(where) / name
     if local.is_file():
         return local.resolve()
-    if Path(where).exists() or Path(name).is_absolute():
+    hub_like = where.count("/") == 1 and not where.startswith((".", "/", "~")) and not Path(where).exists()
+    if not hub_like or Path(name).is_absolute():
         raise ConfigError(f"model.name_or_path: GGUF file '{local}' does not exist")
     from huggingface_hub import hf_hub_download
 
