@@ -91,3 +91,17 @@ def test_bad_requests_are_one_line_errors(models, tmp_path, args, message):
     out = CliRunner().invoke(app, ["merge", str(models["a"]), str(models["b"]), *args, "-o", str(tmp_path / "x")])
     assert out.exit_code == 2 and message in out.output
     assert not (tmp_path / "x").exists()
+
+
+def test_export_writes_a_lora_run_as_a_plain_full_weight_folder(alignlab_home, tmp_path):
+    """`alignlab export` without the GGUF package: a LoRA run of the micro model, merged into its base."""
+    from tests.conftest import FAST, invoke_cli
+    from transformers import AutoModelForCausalLM
+
+    run = tmp_path / "lora"
+    invoke_cli("train", "sft", *FAST, "lora.r=4", "train.max_steps=2", f"run_dir={run}")
+    invoke_cli("export", str(run), "-o", str(tmp_path / "plain"))
+    assert not (tmp_path / "plain" / "adapter_config.json").exists()
+    assert (tmp_path / "plain" / "export.json").exists()
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "plain")
+    assert not hasattr(model, "peft_config")
