@@ -7,10 +7,11 @@ import sys
 
 from alignlab.config.errors import ConfigError
 from alignlab.data.sources import DataError
+from alignlab.runs.atomic import FolderBusy
 from alignlab.runs.progress import console
 from alignlab.training.signals import Interrupted, TrainingDiverged
 
-USAGE_ERRORS = (ConfigError, DataError, FileNotFoundError)
+USAGE_ERRORS = (ConfigError, DataError, FileNotFoundError, FolderBusy)
 
 
 def friendly_errors(fn):

@@ -7,17 +7,28 @@ Each section is a pydantic model that rejects unknown keys; each field's docstri
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from alignlab.config.errors import allowed_value_error
+
+MAX_TOKENS = 1 << 20
+"""Upper bound of every token-count setting (a model's own position limit is checked when it loads)."""
+MAX_SEED = 2**32 - 1
+"""Seeds are in [0, MAX_SEED] (NumPy's seeding range)."""
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
+"""A run, sweep or cell name: one folder name that cannot climb out of its parent (no '/', no leading '.')."""
+SAFE_NAME_RULE = "use letters, digits and - _ . = + only, starting with a letter or digit"
 
 
 class Section(BaseModel):
     """Base for every config section: unknown keys are an error, field docstrings are descriptions."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_assignment=True,
+                              allow_inf_nan=False)
 
 
 class ModelConfig(Section):
@@ -69,6 +80,11 @@ class LoraConfig(Section):
 
 
 OPTIMIZER_ALIASES = ("adamw", "adam", "sgd", "sgd_momentum", "sgd_nesterov")
+UNSUPPORTED_OPTIMIZERS = {
+    "LBFGS": "needs a closure that re-evaluates the loss at every step, which the training loops do not pass",
+    "SparseAdam": "takes sparse gradients only, and the models' gradients are dense",
+}
+"""torch.optim classes the training loops cannot drive, and why."""
 
 
 class OptimizerConfig(Section):
@@ -78,8 +94,8 @@ class OptimizerConfig(Section):
     """Peak learning rate."""
     weight_decay: float = Field(0.0, ge=0)
     """Decoupled (AdamW) or L2 (others) weight decay; not applied to biases and norms."""
-    betas: tuple[float, float] = (0.9, 0.999)
-    """Adam betas."""
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.999)
+    """Adam betas, each in [0, 1)."""
     eps: float = Field(1e-8, gt=0)
     """Adam epsilon."""
     momentum: float = Field(0.9, ge=0, lt=1)
@@ -93,6 +109,10 @@ class OptimizerConfig(Section):
         extra = sorted(n for n in dir(torch.optim) if isinstance(getattr(torch.optim, n), type)
                        and issubclass(getattr(torch.optim, n), torch.optim.Optimizer)
                        and n != "Optimizer")
+        if name in UNSUPPORTED_OPTIMIZERS:
+            raise PydanticCustomError("unsupported", "{name} {why}; use one of: {allowed}",
+                                      {"name": name, "why": UNSUPPORTED_OPTIMIZERS[name],
+                                       "allowed": ", ".join(OPTIMIZER_ALIASES)})
         if name.lower() in OPTIMIZER_ALIASES or name in extra:
             return name.lower() if name.lower() in OPTIMIZER_ALIASES else name
         raise allowed_value_error(name, [*OPTIMIZER_ALIASES, *extra])
@@ -147,7 +167,7 @@ class LoggingConfig(Section):
 
 
 class GenerationConfig(Section):
-    max_new_tokens: int = Field(48, gt=0)
+    max_new_tokens: int = Field(48, gt=0, le=MAX_TOKENS)
     """Tokens to sample per completion."""
     min_new_tokens: int = Field(0, ge=0)
     """Minimum tokens before EOS is allowed."""
@@ -205,7 +225,7 @@ class RewardConfig(Section):
     """Weighted terms of the `composite` scorer, e.g. [{scorer: vader, weight: 0.6}, {scorer: complete, weight: 0.4}]."""
     batch_size: int = Field(64, gt=0)
     """Texts per forward pass of model-based scorers."""
-    max_length: int = Field(512, gt=8)
+    max_length: int = Field(512, gt=8, le=MAX_TOKENS)
     """Token limit of model-based scorers; longer inputs lose tokens from the left, keeping the reply."""
     length: LengthShape = Field(default_factory=LengthShape)
     """Target range of the `length` scorer."""

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from alignlab.config.common import Section
+from alignlab.config.common import MAX_TOKENS, Section
 
 
 class DataConfig(Section):
@@ -45,9 +45,9 @@ class DataConfig(Section):
     same; otherwise a path to a Jinja file. Setting it turns chat on unless `data.chat=false` says otherwise."""
     completion_only: bool = True
     """Train only on response (assistant) tokens; prompt tokens are masked out of the loss."""
-    max_length: int = Field(256, gt=8)
+    max_length: int = Field(256, gt=8, le=MAX_TOKENS)
     """Tokens per example; longer examples are truncated (counted), examples with no response left are dropped."""
-    max_prompt_length: int | None = Field(None, gt=0)
+    max_prompt_length: int | None = Field(None, gt=0, le=MAX_TOKENS)
     """Preference training: prompts longer than this lose tokens from the left (the end of the prompt is kept);
     None: only max_length applies."""
     max_train_samples: int | None = Field(None, gt=0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from alignlab.config.common import Section
+from alignlab.config.common import MAX_SEED, Section
 
 
 class EvalConfig(Section):
@@ -19,7 +19,7 @@ class EvalConfig(Section):
     WARP's evaluation of every run, merge and sweep point."""
     k: int = Field(4, gt=0)
     """Replies sampled per prompt of those evaluations (n); diversity is measured among them."""
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
     """Sampling seed (default: the config's seed); every model evaluated with it sees the same noise."""
     proxy: str | None = None
     """The proxy reward (a scorer spec; default reward.scorer): what training optimised."""

@@ -7,9 +7,12 @@ reference), `data.py` (data, pairs), `offline.py` (sft, rm, loss, beta), `online
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from alignlab.config.common import (
+    MAX_SEED,
+    SAFE_NAME,
+    SAFE_NAME_RULE,
     GenerationConfig,
     LoggingConfig,
     LoraConfig,
@@ -32,11 +35,11 @@ class Config(Section):
     """Root config of one run."""
 
     name: str = "run"
-    """Run name; the run directory is `{output_dir}/{name}-{timestamp}`."""
-    seed: int = 0
+    """Run name; the run directory is `{output_dir}/{name}-{timestamp}`: letters, digits and - _ . = + only."""
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     """Seed for data order, initialisation, dropout and sampling."""
-    output_dir: str = "runs"
-    """Parent folder of run directories."""
+    output_dir: str = Field("runs", min_length=1)
+    """Parent folder of run directories (the runs folder)."""
     run_dir: str | None = None
     """Exact run directory to use instead of a timestamped one."""
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -81,6 +84,13 @@ class Config(Section):
     """WARP (`train warp`): rounds of RL runs merged by SLERP and LITI."""
     bon: BestOfNConfig = Field(default_factory=BestOfNConfig)
     """Best-of-n (`alignlab bon`): the reply the proxy ranks highest among n samples, gold and proxy against n."""
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not SAFE_NAME.match(v):
+            raise ValueError(SAFE_NAME_RULE)
+        return v
 
     @model_validator(mode="after")
     def _lora_needs_targets(self) -> Config:

@@ -4,14 +4,15 @@ Expanding a sweep into runs is `experiments/spec.py`."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from alignlab.config.common import Section
+from alignlab.config.common import MAX_SEED, SAFE_NAME, SAFE_NAME_RULE, Section
 from alignlab.config.errors import allowed_value_error, did_you_mean
 from alignlab.methods import DEFAULT_SWEEP_VERB, METHODS, evaluates_only
+
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 GROUPS = ("setup", "cells", "eval")
 
@@ -24,7 +25,6 @@ def _registered(verb: str) -> str:
 
 Verb = Annotated[str, AfterValidator(_registered)]
 """A method's name in `alignlab.methods.METHODS` (sft, dpo, rloo, warp, pairs, eval, ... and plug-ins)."""
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
 
 
 def _flatten(v):
@@ -76,7 +76,7 @@ class Cell(Section):
     grid: bool | list[GridAxis] = True
     """true: cross this cell with the sweep's grid; false: one run per seed (e.g. a baseline); a list of axes: this
     cell's own grid instead of the sweep's (e.g. a beta sweep that makes the cell a curve of reward against KL)."""
-    seeds: list[int] | None = None
+    seeds: list[Seed] | None = None
     """This cell's seeds instead of the sweep's (e.g. an A/A check: the same method under two names with other
     seeds). Cells with different seed lists are paired by rank: the i-th seed of one with the i-th of the other."""
 
@@ -86,7 +86,7 @@ class Cell(Section):
 class Quick(Section):
     """The `--quick` scale: a few minutes on 2 CPU cores, same cells."""
 
-    seeds: list[int] = Field(default_factory=lambda: [0])
+    seeds: list[Seed] = Field(default_factory=lambda: [0])
     """Seeds at the quick scale."""
     overrides: list[str] = Field(default_factory=list)
     """Overrides applied after the cells' own (TARGET:key=value allowed)."""
@@ -123,7 +123,7 @@ class SweepSpec(Section):
     """The methods compared."""
     grid: list[GridAxis] = Field(default_factory=list)
     """Axes crossed with every cell that has `grid: true`."""
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    seeds: list[Seed] = Field(default_factory=lambda: [0, 1, 2])
     """Seeds: every cell runs once per seed (config `seed`; the evaluation samples with the same seed)."""
     eval_config: str = "studies/eval"
     """The preset of the evaluation run on every cell (same prompts and sampling for all)."""
@@ -161,7 +161,7 @@ class SweepSpec(Section):
     @classmethod
     def _safe(cls, v: str) -> str:
         if not SAFE_NAME.match(v):
-            raise ValueError("use letters, digits and - _ . = + only")
+            raise ValueError(SAFE_NAME_RULE)
         return v
 
     @model_validator(mode="after")
@@ -169,7 +169,7 @@ class SweepSpec(Section):
         names = [s.name for s in self.setup] + [c.name for c in self.cells]
         for n in names:
             if not SAFE_NAME.match(n):
-                raise ValueError(f"name '{n}': use letters, digits and - _ . = + only")
+                raise ValueError(f"name '{n}': {SAFE_NAME_RULE}")
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"names must be unique across setup and cells; repeated: {', '.join(dup)}")

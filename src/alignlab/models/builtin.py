@@ -15,7 +15,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from alignlab.config import load_config
+from alignlab.config import ConfigError, load_config
 from alignlab.config.presets import resolve_preset
 from alignlab.data.reviews.corpus import CorpusSpec
 
@@ -91,7 +91,7 @@ def is_builtin(name: str) -> bool:
 def recipe(name: str) -> tuple[str, BaseRecipe | FineTuneRecipe]:
     key = name.removeprefix(PREFIX)
     if key not in ALL_RECIPES:
-        raise ValueError(f"unknown built-in model '{name}'; available: "
+        raise ConfigError(f"unknown built-in model '{name}'; available: "
                          + ", ".join(PREFIX + k for k in ALL_RECIPES))
     return key, ALL_RECIPES[key]
 

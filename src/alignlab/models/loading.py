@@ -105,6 +105,16 @@ def load_model(cfg: ModelConfig, trainable_adapter: bool = False, head: str = "c
     return model
 
 
+def position_limit(model) -> int | None:
+    """The most positions the model's config allows (None when it names no limit)."""
+    config = getattr(model, "config", None)
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
 @contextmanager
 def _readable_load_errors(source: str):
     """A missing folder, an unknown Hub id or no network: one line naming the model, not a traceback."""

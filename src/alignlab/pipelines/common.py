@@ -19,7 +19,14 @@ from alignlab.config.common import ModelConfig
 from alignlab.config.data import DataConfig
 from alignlab.models.builtin import BUILTIN_DATASETS, builtin_path
 from alignlab.models.gguf import ensure_converted, gguf_spec
-from alignlab.models.loading import adapter_base, four_bit_config, load_model, load_tokenizer, model_source
+from alignlab.models.loading import (
+    adapter_base,
+    four_bit_config,
+    load_model,
+    load_tokenizer,
+    model_source,
+    position_limit,
+)
 from alignlab.models.lora import apply_lora, parameter_counts
 from alignlab.runs.atomic import atomic_dir
 from alignlab.runs.progress import console
@@ -103,6 +110,10 @@ def load_policy(cfg: Config, verbose: bool = True, head: str = "causal_lm"):
     if cfg.lora.enabled and not is_adapter:
         model = apply_lora(model, cfg.lora, quantized=cfg.model.load_in_4bit,
                            checkpointing=cfg.model.gradient_checkpointing, task_type=LORA_TASKS[head])
+    limit = position_limit(model)
+    if limit is not None and cfg.data.max_length > limit:
+        raise ConfigError(f"data.max_length={cfg.data.max_length} is more than the {limit} positions "
+                          f"{cfg.model.name_or_path} can attend to; set data.max_length <= {limit}")
     trainable, total = parameter_counts(model)
     if verbose:
         console.print(f"model {cfg.model.name_or_path}: {trainable:,} trainable of {total:,} parameters "

@@ -37,7 +37,7 @@ from alignlab.pipelines.builtins import ensure_builtins
 from alignlab.pipelines.door import run_method
 from alignlab.pipelines.evaluate import run_eval
 from alignlab.report.sweep_report import write_sweep_report
-from alignlab.runs.atomic import append_line, atomic_write_json, atomic_write_text
+from alignlab.runs.atomic import append_line, atomic_write_json, atomic_write_text, folder_held
 from alignlab.runs.progress import console, progress_bar
 from alignlab.runs.rundir import RunDir
 from alignlab.training.signals import Interrupted
@@ -257,24 +257,25 @@ def run_sweep(spec: SweepSpec, overrides: list[str], quick: bool = False, root: 
     """Run (or continue) a sweep; then aggregate and write the report. Returns the summary."""
     setup, cells = expand(spec, overrides, quick)
     root = (root or default_root(spec, quick, _output_dir(setup, cells))).resolve()  # workers, resumes: any cwd
-    claim_root(root, spec, overrides, quick)
-    state = State(root)
-    total, t0 = len(setup) + len(cells), time.time()
-    console.print(f"sweep {spec.name}{' (quick)' if quick else ''}: {len(setup)} setup stage(s), {len(cells)} cell "
-                  f"run(s) = {len({c.cell for c in cells})} cell(s) × {len({c.seed for c in cells})} seed(s) → {root}")
-    run_sequential(setup, spec, root, state, command, progress, 0, total, t0)
-    if jobs > 1:
-        run_parallel(cells, spec, root, state, command, jobs, len(setup), total)
-    else:
-        run_sequential(cells, spec, root, state, command, progress, len(setup), total, t0)
-    summary = aggregate(spec, root, [j for j in cells if state.done(j)], quick)
-    summary["failed"] = sorted(name for name, r in state.jobs.items() if r["status"] == "failed")
-    summary["analysis_changed"] = analysis_changes(root)
-    summary["seconds"] = round(time.time() - t0, 1)
-    atomic_write_json(root / "summary.json", summary)  # before the report: a report error loses no number
-    summary["report"] = write_sweep_report(root, summary)
-    atomic_write_json(root / "summary.json", summary)
-    return summary
+    with folder_held(root, "sweep"):  # one process per sweep folder: a second one would run every job twice
+        claim_root(root, spec, overrides, quick)
+        state = State(root)
+        total, t0 = len(setup) + len(cells), time.time()
+        console.print(f"sweep {spec.name}{' (quick)' if quick else ''}: {len(setup)} setup stage(s), {len(cells)} cell "
+                      f"run(s) = {len({c.cell for c in cells})} cell(s) × {len({c.seed for c in cells})} seed(s) → {root}")
+        run_sequential(setup, spec, root, state, command, progress, 0, total, t0)
+        if jobs > 1:
+            run_parallel(cells, spec, root, state, command, jobs, len(setup), total)
+        else:
+            run_sequential(cells, spec, root, state, command, progress, len(setup), total, t0)
+        summary = aggregate(spec, root, [j for j in cells if state.done(j)], quick)
+        summary["failed"] = sorted(name for name, r in state.jobs.items() if r["status"] == "failed")
+        summary["analysis_changed"] = analysis_changes(root)
+        summary["seconds"] = round(time.time() - t0, 1)
+        atomic_write_json(root / "summary.json", summary)  # before the report: a report error loses no number
+        summary["report"] = write_sweep_report(root, summary)
+        atomic_write_json(root / "summary.json", summary)
+        return summary
 
 
 def _output_dir(setup: list[Job], cells: list[Job]) -> str:

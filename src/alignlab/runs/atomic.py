@@ -92,3 +92,50 @@ def file_lock(path: str | Path):
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+_HELD: dict[Path, int] = {}
+"""Folder locks this process holds: resolved folder → the open lock file's descriptor."""
+
+
+class FolderBusy(RuntimeError):
+    """Another process holds the folder's lock (a run or a sweep is already running there)."""
+
+
+def hold_folder(folder: str | Path, what: str = "run") -> None:
+    """Take the exclusive lock of `folder` (its `.lock` file) until `release_folder` or the process ends; one
+    process at a time may write a run or sweep folder. Taking it again in the same process is a no-op."""
+    folder = Path(folder).resolve()
+    if folder in _HELD:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        owner = os.pread(fd, 64, 0).decode("utf-8", "replace").strip() or "?"
+        os.close(fd)
+        raise FolderBusy(f"{what} folder {folder} is in use by another alignlab process (pid {owner}); wait for it "
+                         "to end, or use another folder") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _HELD[folder] = fd
+
+
+def release_folder(folder: str | Path) -> None:
+    fd = _HELD.pop(Path(folder).resolve(), None)
+    if fd is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+@contextmanager
+def folder_held(folder: str | Path, what: str = "run"):
+    """`hold_folder` for the block's duration (released after, unless the process held it before)."""
+    already = Path(folder).resolve() in _HELD
+    hold_folder(folder, what)
+    try:
+        yield
+    finally:
+        if not already:
+            release_folder(folder)

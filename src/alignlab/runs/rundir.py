@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from alignlab.config import Config, dump_config
-from alignlab.runs.atomic import atomic_write_json, atomic_write_text
+from alignlab.runs.atomic import atomic_write_json, atomic_write_text, hold_folder, release_folder
 from alignlab.runs.progress import log_to
 
 
@@ -70,24 +70,32 @@ class RunDir:
 
     def finish(self, status: str) -> None:
         self.record_wall_time(status=status, finished=_now_iso())
+        release_folder(self.path)
 
 
 def new_run_name(cfg: Config) -> Path:
+    """`run_dir` when set; else a new folder `{output_dir}/{name}-{timestamp}`, made here so that two runs started
+    in the same second get two folders (the second gets a `-2` suffix, and so on)."""
     if cfg.run_dir:
         return Path(cfg.run_dir)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path(cfg.output_dir) / f"{cfg.name}-{stamp}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            path.mkdir()  # atomic: exactly one process makes a given folder
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free run folder name under {base.parent} for {base.name}")
 
 
 def create_run(path: Path, cfg: Config, command: str) -> RunDir:
     """Make the folder and write config.yaml and the first manifest (status `running`); from here on the console
     also writes the run's log.txt."""
     path.mkdir(parents=True, exist_ok=True)
+    hold_folder(path)
     run = RunDir(path)
     log_to(run.log_file)
     atomic_write_text(run.config_file, dump_config(cfg))
@@ -102,6 +110,7 @@ def open_run(path: Path) -> RunDir:
     """Reopen an existing run for `--resume`, carrying its wall time forward."""
     if not (path / "config.yaml").exists():
         raise FileNotFoundError(f"'{path}' is not an alignlab run directory (no config.yaml)")
+    hold_folder(path)
     run = RunDir(path)
     log_to(run.log_file)
     data = run.manifest()
