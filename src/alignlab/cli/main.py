@@ -42,6 +42,8 @@ app.add_typer(config_app, name="config")
 CONFIG_OPT = typer.Option(None, "--config", "-c", help="YAML config file or packaged preset (e.g. sft/reviews-tiny).")
 OVERRIDES_ARG = typer.Argument(None, help="Overrides such as optimizer.lr=1e-4 lora.r=8.", show_default=False)
 RESUME_LATEST = "__latest__"
+ACCEPT_OPT = typer.Option(False, "--accept-config-change", help="With --resume: continue although the run's "
+                          "settings differ from its checkpoint's (changes are recorded in the manifest).")
 RESUME_OPT = typer.Option(None, "--resume", help="Continue an interrupted run: RUN_DIR, or the newest run of this "
                           "config's name when given without a value.")
 
@@ -120,8 +122,9 @@ def add_train_commands(group: typer.Typer) -> None:
 
 def _train_command(method):
     @friendly_errors
-    def command(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT):
-        result = _run(method.name, config, overrides, resume)
+    def command(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT,
+                accept_config_change: bool = ACCEPT_OPT):
+        result = _run(method.name, config, overrides, resume, accept_config_change)
         if not result.get("is_main_process", True):
             return
         PRINTERS[method.kind](result)
@@ -202,11 +205,12 @@ def eval_cmd(model: str = typer.Argument(..., help="Run directory, save_pretrain
 
 @app.command("pairs")
 @friendly_errors
-def pairs_cmd(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT):
+def pairs_cmd(config: str = CONFIG_OPT, overrides: list[str] = OVERRIDES_ARG, resume: str = RESUME_OPT,
+              accept_config_change: bool = ACCEPT_OPT):
     """Build a preference dataset: sample N completions per prompt, score, filter, pair, write dataset + report."""
     from alignlab.pipelines.pairs import summary_lines
 
-    result = _run("pairs", config, overrides, resume)
+    result = _run("pairs", config, overrides, resume, accept_config_change)
     summary_lines(result["report"])
     console.print(f"[bold]run directory:[/bold] {result['run_dir']}  (dataset/, jsonl/, pairs_report.json, "
                   f"gap_histogram.png) in {result['seconds']:.0f} s")
@@ -381,28 +385,24 @@ def report_cmd(runs: list[Path] = typer.Argument(..., help="Run directories (or 
     console.print(f"report of {len(paths['runs'])} run(s): {paths['html']} (and {paths['markdown']})")
 
 
-def _run(method: str, config, overrides, resume) -> dict:
+def _run(method: str, config, overrides, resume, accept_config_change: bool = False) -> dict:
     """Resolve the config (or the resumed run's own) and run a registered method through the door (built-ins
     ensured first) with the command line recorded."""
     from alignlab.pipelines.door import run_method
 
-    cfg, resume_dir = _config_for(config, overrides, resume)
+    cfg, resume_dir = _config_for(config, overrides, resume, accept_config_change)
     return run_method(method, cfg, command=_command_line(), resume=resume_dir)
 
 
-RESUME_OVERRIDABLE = ("train.max_steps", "train.epochs", "rl.iterations", "train.log_every", "train.eval_every",
-                      "train.save_every", "train.keep_checkpoints", "train.eval_each_epoch", "train.eval_train_samples",
-                      "logging.", "eval.")
-"""Fields a resumed run may change: its length and its evaluation, logging and checkpoint settings. None of them
-changes a step already taken (a longer run re-spreads the rest of the learning-rate schedule)."""
-
-
-def _config_for(config, overrides, resume):
+def _config_for(config, overrides, resume, accept_config_change: bool = False):
     """Fresh runs read CONFIG + overrides; a resumed run reads its own config.yaml, with overrides of the fields in
-    RESUME_OVERRIDABLE only (written back to config.yaml and listed in the manifest's `resume_overrides`)."""
+    RESUME_OVERRIDABLE only (any field with --accept-config-change), written back to config.yaml and listed in
+    the manifest's `resume_overrides`; then config.yaml is checked against the checkpoint's settings."""
     import os
 
     from alignlab.config import ConfigError, dump_config, load_config
+    from alignlab.config.loader import RESUME_OVERRIDABLE
+    from alignlab.pipelines.common import check_resume_config
     from alignlab.runs.atomic import atomic_write_text
     from alignlab.runs.rundir import RunDir, latest_run
 
@@ -410,9 +410,10 @@ def _config_for(config, overrides, resume):
         return load_config(config, overrides), None
     for item in overrides or []:
         key = item.partition("=")[0].strip()
-        if not key.startswith(RESUME_OVERRIDABLE):
+        if not key.startswith(RESUME_OVERRIDABLE) and not accept_config_change:
             raise ConfigError(f"--resume: {key} cannot change in a resumed run (it would change the steps already "
-                              f"taken); allowed: {', '.join(k + ('*' if k.endswith('.') else '') for k in RESUME_OVERRIDABLE)}")
+                              f"taken); allowed: {', '.join(k + ('*' if k.endswith('.') else '') for k in RESUME_OVERRIDABLE)} "
+                              "(any field with --accept-config-change)")
     if resume == RESUME_LATEST:
         name_cfg = load_config(config, [])
         found = latest_run(name_cfg.output_dir, name_cfg.name)
@@ -424,6 +425,7 @@ def _config_for(config, overrides, resume):
     run = RunDir(run_dir)
     if run.manifest().get("status") == "completed":
         raise ConfigError(f"--resume: run {run_dir} already completed")
+    check_resume_config(cfg, run_dir, accept_config_change)
     if overrides and os.environ.get("RANK", "0") == "0":  # one writer under a multi-process launch
         atomic_write_text(run.config_file, dump_config(cfg))
         run.update_manifest(resume_overrides=[*run.manifest().get("resume_overrides", []), *overrides])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from pathlib import Path
@@ -165,3 +166,29 @@ def _type_name(ann) -> str:
     if args:
         return f"{typing.get_origin(ann).__name__}[{', '.join(_type_name(a) for a in args)}]"
     return str(ann).replace("typing.", "")
+
+
+RESUME_OVERRIDABLE = ("train.max_steps", "train.epochs", "rl.iterations", "train.log_every", "train.eval_every",
+                      "train.save_every", "train.keep_checkpoints", "train.eval_each_epoch", "train.eval_train_samples",
+                      "logging.", "eval.", "run_dir", "output_dir", "name")
+"""Fields a resumed run may change: its length, its place and name, and its evaluation, logging and checkpoint
+settings. None of them changes a step already taken (a longer run re-spreads the rest of the learning-rate
+schedule). Any other change needs `--accept-config-change` and is recorded in the manifest."""
+
+
+def flat_config(cfg: Config) -> dict[str, str | int | float | bool]:
+    """The config as flat `section.field` → scalar (lists and mappings as JSON text, None as "null"): the form
+    TensorBoard's hparams, wandb's config and mlflow's params all take, and what a checkpoint records."""
+    flat: dict[str, str | int | float | bool] = {}
+
+    def walk(prefix: str, node) -> None:
+        if isinstance(node, dict) and node:
+            for k, v in node.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(node, (bool, int, float, str)):
+            flat[prefix] = node
+        else:
+            flat[prefix] = "null" if node is None else json.dumps(node, default=str)
+
+    walk("", cfg.model_dump(mode="json"))
+    return flat

@@ -18,6 +18,7 @@ from alignlab.experiments.overoptimisation import overoptimisation
 from alignlab.experiments.spec import Job
 from alignlab.experiments.statistics import benjamini_hochberg, compare_seeds, holm, interpolate_at, seed_ci
 from alignlab.methods import names
+from alignlab.runs.metrics import read_jsonl
 from alignlab.training.optim import STATE_BUFFERS
 
 EVAL_METRICS = ("gold_reward_mean", "reward_mean", "kl_k1", "kl_k3", "pooled_entropy", "pooled_entropy_prefix",
@@ -121,7 +122,7 @@ def unit_values(root: Path, job: Job, field: str) -> dict[tuple, float]:
     path = root / job.group / job.name / "eval" / "samples.jsonl"
     if not path.exists():
         return {}
-    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    rows = read_jsonl(path)
     prompts = list(dict.fromkeys(r["prompt"] for r in rows))
     index = {p: i for i, p in enumerate(prompts)}
     out: dict[tuple, float] = {}

@@ -28,7 +28,7 @@ from alignlab.models.loading import (
     position_limit,
 )
 from alignlab.models.lora import apply_lora, parameter_counts
-from alignlab.runs.atomic import atomic_dir
+from alignlab.runs.atomic import atomic_dir, write_checksums
 from alignlab.runs.progress import console
 from alignlab.runs.rundir import RunDir, create_run, new_run_name, open_run
 
@@ -221,33 +221,49 @@ def start_trackers(cfg: Config, acc, run: RunDir) -> None:
 
 
 def hyperparameters(cfg: Config) -> dict[str, str | int | float | bool]:
-    """The resolved config as flat `section.field` → scalar (lists and mappings as JSON text, None as "null"): the
-    form TensorBoard's hparams, wandb's config and mlflow's params all take."""
-    import json
+    """The resolved config as flat `section.field` → scalar, for the trackers (`config.loader.flat_config`)."""
+    from alignlab.config.loader import flat_config
 
-    flat: dict[str, str | int | float | bool] = {}
+    return flat_config(cfg)
 
-    def walk(prefix: str, node) -> None:
-        if isinstance(node, dict) and node:
-            for k, v in node.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), v)
-        elif isinstance(node, (bool, int, float, str)):
-            flat[prefix] = node
-        else:
-            flat[prefix] = "null" if node is None else json.dumps(node, default=str)
 
-    walk("", cfg.model_dump(mode="json"))
-    return flat
+def check_resume_config(cfg: Config, run_dir: Path, accept_changes: bool) -> None:
+    """A resumed run's config.yaml must still say what its newest checkpoint was trained with: a changed field
+    outside RESUME_OVERRIDABLE (a hand edit, or an override under --accept-config-change) stops the run in one line
+    naming the fields, unless `accept_changes` (then the changes are recorded in the manifest's
+    `accepted_config_changes` and take effect from the resumed step on)."""
+    from alignlab.config.loader import RESUME_OVERRIDABLE, flat_config
+    from alignlab.training import checkpoint as ckpt
+
+    recorded = [c for c in ckpt.list_checkpoints(run_dir / "checkpoints") if (c / "config.json").is_file()]
+    if not recorded:
+        return
+    try:
+        changed = ckpt.changed_settings(recorded[-1], flat_config(cfg), RESUME_OVERRIDABLE)
+    except ValueError:  # an unreadable config.json: the checkpoint's verification will name it
+        return
+    if changed and not accept_changes:
+        shown = ", ".join(f"{k} {then} → {now}" for k, (then, now) in list(changed.items())[:6])
+        raise ConfigError(f"--resume: the run's settings differ from what {recorded[-1].name} was trained with "
+                          f"({shown}{', …' if len(changed) > 6 else ''}); undo the change, or pass "
+                          "--accept-config-change to continue with it (recorded in the manifest)")
+    if changed:
+        run = RunDir(run_dir)
+        run.update_manifest(accepted_config_changes=[
+            *run.manifest().get("accepted_config_changes", []),
+            {"checkpoint": recorded[-1].name, "changes": {k: {"was": a, "now": b} for k, (a, b) in changed.items()}}])
+        console.print(f"[yellow]note:[/yellow] resuming with changed settings: {', '.join(changed)}", highlight=False)
 
 
 @contextmanager
 def status_on_error(acc, run):
-    """A run that stops with an exception is marked `interrupted` (signal) or `failed` before it propagates."""
+    """A run that stops with an exception is marked `interrupted` (a signal, also a second Ctrl-C or one outside
+    the training loop) or `failed` before it propagates."""
     from alignlab.training.signals import Interrupted
 
     try:
         yield
-    except Interrupted:
+    except (Interrupted, KeyboardInterrupt):
         close_run(acc, run, "interrupted")
         raise
     except Exception:
@@ -262,6 +278,7 @@ def save_final(acc, model, tokenizer, run, extras) -> None:
             acc.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
             tokenizer.save_pretrained(tmp)
             extras(Path(tmp))
+            write_checksums(tmp)  # eval and report warn when final/ no longer matches
     acc.wait_for_everyone()
 
 
@@ -285,6 +302,12 @@ def finish_diagnostics(cfg: Config, acc, run) -> dict | None:
 
 
 def close_run(acc, run, status: str) -> None:
+    """Mark the run `status` and end its trackers. On the way out of an error this must not raise itself (a full
+    disk cannot take the manifest either): the original error is the one reported."""
     if acc.is_main_process:
-        run.finish(status)
-    acc.end_training()
+        try:
+            run.finish(status)
+        except OSError as exc:
+            console.print(f"[yellow]warning:[/yellow] could not mark {run.path} {status}: {exc}", highlight=False)
+    with suppress(Exception):
+        acc.end_training()

@@ -77,7 +77,7 @@ class DPOSetup:
         else:
             self.algorithm.reference = strategy
         if acc.is_main_process:
-            log.log(0, "reference", self.info)
+            log.log_once(0, "reference", self.info)  # a resumed run keeps its first record
             console.print("reference: " + ", ".join(f"{k}={v}" for k, v in self.info.items()))
 
     def _precompute(self, strategy, model, tokenizer, splits: dict, acc) -> None:

@@ -35,7 +35,8 @@ from alignlab.rewards import build_scorer
 from alignlab.rewards.base import Scorer
 from alignlab.rollout import HFRolloutEngine
 from alignlab.runs.atomic import atomic_write_json
-from alignlab.runs.progress import progress_bar
+from alignlab.runs.progress import console, progress_bar
+from alignlab.runs.rundir import integrity_warning
 
 EVAL_DIR = "eval"
 
@@ -52,6 +53,9 @@ def eval_config(model: str, config: str | None, overrides: list[str]) -> tuple[C
     if (Path(model) / "final" / REWARD_META).exists() or (Path(model) / REWARD_META).exists():
         raise ConfigError(f"'{model}' is a reward model; alignlab eval evaluates policies (use it as a scorer: "
                           f"eval.proxy=reward_model:{model})")
+    damaged = integrity_warning(model) if Path(model).is_dir() else None
+    if damaged:
+        console.print(f"[yellow]warning:[/yellow] {damaged}", highlight=False)
     run_config = Path(model) / "config.yaml" if is_run_dir(model) else None
     start = load_config(run_config, saved=True).model.name_or_path if run_config else model
     if config is None and run_config:

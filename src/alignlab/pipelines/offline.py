@@ -87,7 +87,7 @@ def run_offline(cfg: Config, method: OfflineMethod, command: str = "", resume: P
     train, held, stats = method.prepare_data(cfg, tokenizer)
     run = open_run_dir(cfg, path, command, resuming=resume is not None, is_main=acc.is_main_process)
     log = MetricsLog(run.metrics_file, tracker=acc if cfg.logging.report_to else None)
-    start = ckpt.latest_checkpoint(run.checkpoints) if resume is not None else None
+    start = ckpt.resume_point(run.checkpoints, announce=acc.is_main_process) if resume is not None else None
     if acc.is_main_process:
         if resume is not None and start is None:
             log.truncate_after(-1)  # stopped before its first checkpoint: start over in the same folder
@@ -103,7 +103,7 @@ def run_offline(cfg: Config, method: OfflineMethod, command: str = "", resume: P
     with status_on_error(acc, run):
         method.before_training(model, tokenizer, train, held, acc, log)
         result = train_offline(loop, resume_from=start)
-    save_final(acc, result.pop("model"), tokenizer, run, lambda folder: method.save_extras(folder, cfg, tokenizer))
-    finish_diagnostics(cfg, acc, run)
+        save_final(acc, result.pop("model"), tokenizer, run, lambda folder: method.save_extras(folder, cfg, tokenizer))
+        finish_diagnostics(cfg, acc, run)
     close_run(acc, run, "completed")
     return {"run_dir": str(path), "is_main_process": acc.is_main_process, **result}

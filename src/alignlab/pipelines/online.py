@@ -112,7 +112,7 @@ def run_online(cfg: Config, name: str, command: str = "", resume: Path | None = 
     settings = Settings.of(cfg, algorithm)
     run = open_run_dir(cfg, path, command, resuming=resume is not None, is_main=acc.is_main_process)
     log = MetricsLog(run.metrics_file, tracker=acc if cfg.logging.report_to else None)
-    start = ckpt.latest_checkpoint(run.checkpoints) if resume is not None else None
+    start = ckpt.resume_point(run.checkpoints, announce=acc.is_main_process) if resume is not None else None
     if acc.is_main_process:
         if resume is not None and start is None:
             log.truncate_after(-1)
@@ -133,14 +133,14 @@ def run_online(cfg: Config, name: str, command: str = "", resume: Path | None = 
                      evaluator=sampling_evaluator(held, tokenizer, lambda: held_reference) if eval_prompts else None)
     with status_on_error(acc, run):
         result = train_online(loop, resume_from=start)
-    trained_critic = result.pop("critic")
+        trained_critic = result.pop("critic")
 
-    def save_critic(folder: Path) -> None:
-        if trained_critic is not None:
-            acc.unwrap_model(trained_critic).save(folder / "value")
+        def save_critic(folder: Path) -> None:
+            if trained_critic is not None:
+                acc.unwrap_model(trained_critic).save(folder / "value")
 
-    save_final(acc, result.pop("model"), tokenizer, run, save_critic)
-    finish_diagnostics(cfg, acc, run)
+        save_final(acc, result.pop("model"), tokenizer, run, save_critic)
+        finish_diagnostics(cfg, acc, run)
     close_run(acc, run, "completed")
     return {"run_dir": str(path), "is_main_process": acc.is_main_process, **result}
 

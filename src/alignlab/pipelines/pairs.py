@@ -27,6 +27,7 @@ from alignlab.pipelines.common import resolve_data
 from alignlab.pipelines.generate import load_for_sampling
 from alignlab.rewards import build_scorer
 from alignlab.runs.atomic import append_line, atomic_dir, atomic_write_json, atomic_write_text
+from alignlab.runs.metrics import read_jsonl
 from alignlab.runs.progress import console, progress_bar
 from alignlab.runs.rundir import RunDir, create_run, new_run_name, open_run
 from alignlab.training.signals import GracefulStop, Interrupted
@@ -109,6 +110,9 @@ class _Sampler:
                 have = [self.done.get((self.split, rnd, p)) for p in chunk]
                 if any(h is None for h in have):
                     fresh = self._sample_chunk(chunk, rnd, start)
+                    for k, h in enumerate(have):  # a resumed chunk records only the prompts it had not recorded
+                        if h is None:
+                            append_line(self.run.path / SAMPLES_FILE, json.dumps(fresh[k]))
                     have = [h or fresh[k] for k, h in enumerate(have)]
                 out += have
                 bar.update(min(start + size, len(todo)))
@@ -134,8 +138,6 @@ class _Sampler:
                                        [records[k]["completions"][i] for k, i in flat]).tolist()
             for (k, i), v in zip(flat, values, strict=True):
                 records[k]["scores"][i] = round(v, 6)  # scorers return float32; keep the file readable
-        for r in records:
-            append_line(self.run.path / SAMPLES_FILE, json.dumps(r))
         return records
 
     def _pair(self, rec: dict, counts: Counter) -> list[dict]:
@@ -167,16 +169,9 @@ def _chunk_seed(seed: int, split: str, rnd: int, start: int) -> int:
 
 
 def _recorded(path: Path) -> dict:
-    """(split, round, prompt) → record, from an interrupted run's samples.jsonl (torn last line ignored)."""
-    done = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            done[(r["split"], r["round"], r["prompt"])] = r
-    return done
+    """(split, round, prompt) → record, from an interrupted run's samples.jsonl (a torn last line is removed from
+    the file, so the next record starts on a line of its own)."""
+    return {(r["split"], r["round"], r["prompt"]): r for r in read_jsonl(path, repair=True)}
 
 
 def _write_outputs(run: RunDir, rows: dict[str, list[dict]], report: dict) -> None:

@@ -38,6 +38,7 @@ from alignlab.pipelines.door import run_method
 from alignlab.pipelines.evaluate import run_eval
 from alignlab.report.sweep_report import write_sweep_report
 from alignlab.runs.atomic import append_line, atomic_write_json, atomic_write_text, folder_held
+from alignlab.runs.metrics import read_jsonl
 from alignlab.runs.progress import console, progress_bar
 from alignlab.runs.rundir import RunDir
 from alignlab.training.signals import Interrupted
@@ -88,7 +89,7 @@ def claim_root(root: Path, spec: SweepSpec, overrides: list[str], quick: bool) -
 def analysis_changes(root: Path) -> list[dict]:
     """The analysis changes made on a sweep folder after its first run (oldest first)."""
     path = root / "analysis-changes.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    return read_jsonl(path)
 
 
 def _sweep_record(spec: SweepSpec, overrides: list[str], quick: bool) -> str:

@@ -20,7 +20,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from alignlab.evaluation.overoptimisation import FORM_TEXT, fit  # noqa: E402
 from alignlab.report.page import Page, image, save_figure, table  # noqa: E402
-from alignlab.runs.metrics import read_metrics  # noqa: E402
+from alignlab.runs.metrics import read_jsonl, read_metrics  # noqa: E402
+from alignlab.runs.progress import console  # noqa: E402
+from alignlab.runs.rundir import integrity_warning  # noqa: E402
 
 CURVE_METRICS = ("loss", "accuracy", "reward_mean", "gold_reward_mean", "kl_k1", "pooled_entropy")
 CURVE_SPLITS = {"train": "-", "train_eval": "--", "eval": "o-", "eval_samples": "s:", "best_of_n": "d-"}
@@ -40,16 +42,28 @@ def expand_runs(paths: list[Path]) -> list[Path]:
 
 
 def _read_json(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.exists() else None
+    """A run's JSON record; None (with a warning) when it is missing or unreadable."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        console.print(f"[yellow]warning:[/yellow] {path} is unreadable; left out of the report", highlight=False)
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def load_run(path: Path) -> dict:
     metrics = read_metrics(path) if (path / "metrics.jsonl").exists() else []
     samples = path / "eval" / "samples.jsonl"
-    return {"name": path.name, "path": str(path), "config": (path / "config.yaml").read_text(),
+    damaged = integrity_warning(path)
+    if damaged:
+        console.print(f"[yellow]warning:[/yellow] {damaged}", highlight=False)
+    return {"name": path.name, "path": str(path),
+            "config": (path / "config.yaml").read_text(encoding="utf-8", errors="replace"),
             "manifest": _read_json(path / "manifest.json") or {}, "metrics": metrics,
             "eval": _read_json(path / "eval" / "eval.json"), "diagnostics": _read_json(path / "diagnostics.json"),
-            "samples": [json.loads(x) for x in samples.read_text().splitlines() if x.strip()] if samples.exists() else []}
+            "samples": read_jsonl(samples)}
 
 
 def _x(row: dict, by_epoch: bool) -> float:

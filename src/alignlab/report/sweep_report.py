@@ -21,7 +21,10 @@ from alignlab.experiments.statistics import FEW_SEEDS, ci_front, pareto_front  #
 from alignlab.report import overoptimisation as over  # noqa: E402
 from alignlab.report.page import Page, image, save_figure, table  # noqa: E402
 from alignlab.report.run_report import sample_rows  # noqa: E402
-from alignlab.runs.metrics import read_metrics  # noqa: E402
+from alignlab.runs.metrics import (
+    read_jsonl,
+    read_metrics,  # noqa: E402
+)
 
 FRONTIER_X = {"kl": ("kl_k1", "KL to the reference (sequence k1)", False),
               "entropy": ("pooled_entropy", "diversity: pooled per-prompt token entropy", True)}
@@ -320,7 +323,7 @@ def generation_rows(root: Path) -> tuple[list[str], list[list[str]]]:
     for cell, paths in cell_runs(root).items():
         s = sorted(paths)[0] / "eval" / "samples.jsonl"
         if s.exists():
-            runs.append({"name": cell, "samples": [json.loads(x) for x in s.read_text().splitlines() if x.strip()]})
+            runs.append({"name": cell, "samples": read_jsonl(s)})
     headers, rows = sample_rows(runs)
     return headers, rows[:SAMPLE_PROMPTS]
 

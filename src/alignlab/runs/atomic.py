@@ -22,8 +22,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        full = disk_full_error(exc, path.parent) if isinstance(exc, Exception) else None
+        if full is not None:
+            raise full from exc
         raise
 
 
@@ -48,9 +51,32 @@ def atomic_save(path: str | Path, writer: Callable[[str], None]) -> None:
         raise
 
 
+class DiskFull(OSError):
+    """A write failed because the disk (or quota) is full; the message names the folder and the free space."""
+
+
+def disk_full_error(exc: BaseException, folder: str | Path) -> DiskFull | None:
+    """`exc` seen as a full disk: an ENOSPC / EDQUOT error, or any write error (torch's `inline_container` ones
+    say only "file write failed") while the folder's disk has under 1 MiB free. None otherwise."""
+    import errno
+
+    folder = Path(folder)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or (free is not None and free < 1 << 20):
+        return DiskFull(errno.ENOSPC, f"no space left on the disk of {folder} ({free if free is not None else '?'} "
+                        "bytes free); the write was undone: free some space, then resume")
+    return None
+
+
 @contextmanager
 def atomic_dir(path: str | Path):
-    """Yield a staging folder; on success it replaces `path` whole, on error it is removed."""
+    """Yield a staging folder; on success it replaces `path` whole, on error it is removed (a full disk is
+    reported as `DiskFull`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
@@ -64,9 +90,57 @@ def atomic_dir(path: str | Path):
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(staging, path)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        full = disk_full_error(exc, path.parent) if isinstance(exc, Exception) else None
+        if full is not None:
+            raise full from exc
         raise
+
+
+CHECKSUMS = "checksums.json"
+"""The file of a verified folder (a checkpoint, a final model) that records every other file's size and SHA-256."""
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_checksums(folder: str | Path, claims: dict | None = None) -> None:
+    """Record the size and SHA-256 of every file under `folder` (and what it claims to be, e.g. its step) in
+    `folder/checksums.json`, written last."""
+    folder = Path(folder)
+    files = {str(p.relative_to(folder)): [p.stat().st_size, _sha256(p)]
+             for p in sorted(folder.rglob("*")) if p.is_file() and p.name != CHECKSUMS}
+    atomic_write_json(folder / CHECKSUMS, {"format": 1, "claims": claims or {}, "files": files})
+
+
+def verify_checksums(folder: str | Path) -> list[str] | None:
+    """Problems found in `folder` against its checksums.json (empty: intact); None when it has no record."""
+    folder = Path(folder)
+    record_file = folder / CHECKSUMS
+    if not record_file.exists():
+        return None
+    try:
+        files = json.loads(record_file.read_text())["files"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return [f"{CHECKSUMS} is unreadable"]
+    problems = []
+    for name, (size, digest) in files.items():
+        p = folder / name
+        if not p.is_file():
+            problems.append(f"{name} is missing")
+        elif p.stat().st_size != size:
+            problems.append(f"{name} has {p.stat().st_size} bytes, {size} were written")
+        elif _sha256(p) != digest:
+            problems.append(f"{name} does not match its checksum")
+    return problems
 
 
 def append_line(path: str | Path, line: str) -> None:

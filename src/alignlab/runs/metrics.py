@@ -29,20 +29,59 @@ class MetricsLog:
             self.tracker.log(numeric, step=step)
         return record
 
+    def log_once(self, step: int, split: str, values: dict[str, float]) -> None:
+        """Log unless the file already holds an event of this step and split (a resumed run's setup record)."""
+        if not any(r.get("step") == step and r.get("split") == split for r in read_jsonl(self.path)):
+            self.log(step, split, values)
+
     def truncate_after(self, step: int) -> None:
-        """Drop events logged after `step`: a resumed run re-logs them, so the file matches an uninterrupted run."""
+        """Drop events logged after `step` (and a torn last line): a resumed run re-logs them, so the file matches
+        an uninterrupted run."""
         if not self.path.exists():
             return
-        kept = [ln for ln in self.path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= step]
-        atomic_write_text(self.path, "".join(ln + "\n" for ln in kept))
+        kept = [r for r in read_jsonl(self.path) if r.get("step", 0) <= step]
+        atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+def read_jsonl(path: str | Path, repair: bool = False) -> list[dict]:
+    """The records of an append-only JSON-lines file. A line that does not parse (a write torn by a crash or a
+    full disk) is skipped with a warning naming the file and line; `repair=True` rewrites the file without it, so
+    later appends start on a fresh line."""
+    p = Path(path)
+    if not p.exists():
+        return []
+    raw = p.read_bytes()
+    rows, bad = [], []
+    for number, line in enumerate(raw.decode("utf-8", errors="replace").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            bad.append(number)
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+        else:
+            bad.append(number)
+    if bad:
+        from alignlab.runs.progress import console
+
+        action = "removed" if repair else "skipped"
+        console.print(f"[yellow]warning:[/yellow] {p}: {len(bad)} unreadable line(s) {action} (line "
+                      f"{', '.join(map(str, bad[:5]))}{', …' if len(bad) > 5 else ''}; a torn write?)", highlight=False)
+    if repair and (bad or (raw and not raw.endswith(b"\n"))):
+        atomic_write_text(p, "".join(json.dumps(r) + "\n" for r in rows))
+    return rows
 
 
 def read_metrics(path: str | Path, split: str | None = None) -> list[dict]:
     p = Path(path)
     if p.is_dir():
         p = p / "metrics.jsonl"
-    rows = [json.loads(ln) for ln in p.read_text().splitlines() if ln.strip()]
-    return [r for r in rows if split is None or r["split"] == split]
+    if not p.exists():
+        raise FileNotFoundError(f"{p} does not exist")
+    return [r for r in read_jsonl(p) if split is None or r.get("split") == split]
 
 
 def _clean(v: Any) -> Any:

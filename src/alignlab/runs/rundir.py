@@ -22,7 +22,14 @@ from datetime import datetime
 from pathlib import Path
 
 from alignlab.config import Config, dump_config
-from alignlab.runs.atomic import atomic_write_json, atomic_write_text, hold_folder, release_folder
+from alignlab.runs.atomic import (
+    CHECKSUMS,
+    atomic_write_json,
+    atomic_write_text,
+    hold_folder,
+    release_folder,
+    verify_checksums,
+)
 from alignlab.runs.progress import log_to
 
 
@@ -117,6 +124,18 @@ def open_run(path: Path) -> RunDir:
     run.update_manifest(status="running", wall_time_s_previous=data.get("wall_time_s", 0.0),
                         resumed=[*data.get("resumed", []), _now_iso()])
     return run
+
+
+def integrity_warning(path: str | Path) -> str | None:
+    """A warning when a finished model no longer matches what was written: `path` a run directory (its final/) or
+    a model folder with a checksums.json. None when intact or when nothing was recorded."""
+    path = Path(path)
+    folder = path / "final" if (path / "final" / CHECKSUMS).exists() else path
+    problems = verify_checksums(folder) if folder.is_dir() else None
+    if not problems:
+        return None
+    return (f"{folder} is not what the run wrote ({', '.join(problems[:3])}{', …' if len(problems) > 3 else ''}): "
+            "results from it may be wrong")
 
 
 def library_versions() -> dict[str, str]:

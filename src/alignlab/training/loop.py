@@ -19,6 +19,7 @@ import torch
 from accelerate import Accelerator
 
 from alignlab.config import Config
+from alignlab.config.loader import flat_config
 from alignlab.runs.metrics import MetricsLog
 from alignlab.runs.progress import console
 from alignlab.runs.rundir import RunDir
@@ -78,7 +79,8 @@ def due(step: int, every: int | None, total: int) -> bool:
 def save(r: LoopRunLike, s: LoopStateLike) -> Path:
     """Write checkpoints/step-N (weights, optimizer, schedule, RNG, position, extras); keep the newest few."""
     folder = r.run.checkpoints / f"step-{s.position.step}"
-    ckpt.save_checkpoint(folder, s.model, s.optimizer, s.scheduler, s.position, r.accelerator, extras=s.extras)
+    ckpt.save_checkpoint(folder, s.model, s.optimizer, s.scheduler, s.position, r.accelerator, extras=s.extras,
+                         config=flat_config(r.cfg))
     if r.accelerator.is_main_process:
         ckpt.prune_checkpoints(r.run.checkpoints, r.cfg.train.keep_checkpoints)
         r.run.record_wall_time(last_checkpoint=folder.name)

@@ -26,7 +26,7 @@ from alignlab.runs.progress import progress_bar
 from alignlab.runs.rundir import RunDir
 from alignlab.training import checkpoint as ckpt
 from alignlab.training.loop import Pace, after_step, evaluation_notice, finish, save
-from alignlab.training.optim import build_optimizer, build_scheduler
+from alignlab.training.optim import apply_optimizer_settings, build_optimizer, build_scheduler
 from alignlab.training.signals import (
     GracefulStop,
     Interrupted,
@@ -84,7 +84,11 @@ def make_loader(examples, cfg: Config, algorithm, pad_id: int, shuffle: bool
                 ) -> tuple[DataLoader, LengthGroupedBatchSampler]:
     sampler = LengthGroupedBatchSampler([algorithm.example_length(e) for e in examples], cfg.train.batch_size,
                                         cfg.seed, group_by_length=cfg.train.group_by_length, shuffle=shuffle)
-    return DataLoader(examples, batch_sampler=sampler, collate_fn=algorithm.collate(pad_id)), sampler
+    # Its own generator: starting an iteration draws a worker seed from it, not from the global RNG that dropout
+    # draws from, so a resumed run (which starts a fresh iteration mid-epoch) sees the same dropout masks.
+    loader = DataLoader(examples, batch_sampler=sampler, collate_fn=algorithm.collate(pad_id),
+                        generator=torch.Generator().manual_seed(cfg.seed))
+    return loader, sampler
 
 
 def total_steps(cfg: Config, batches_per_epoch: int) -> int:
@@ -126,6 +130,7 @@ def train_offline(r: OfflineRun, resume_from=None) -> dict:
     s = OfflineState(model, optimizer, scheduler, _eval_loaders(r, acc), n_steps, len(loader))
     if resume_from is not None:
         s.position = ckpt.load_checkpoint(resume_from, model, optimizer, scheduler, acc)
+        apply_optimizer_settings(optimizer, scheduler, cfg.optimizer)
         if acc.is_main_process:
             r.log.truncate_after(s.position.step)
     pos = s.position

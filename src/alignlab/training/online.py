@@ -47,7 +47,7 @@ from alignlab.runs.progress import progress_bar
 from alignlab.runs.rundir import RunDir
 from alignlab.training import checkpoint as ckpt
 from alignlab.training.loop import Pace, after_step, evaluation_notice, finish, save
-from alignlab.training.optim import build_optimizer, build_scheduler
+from alignlab.training.optim import apply_optimizer_settings, build_optimizer, build_scheduler
 from alignlab.training.signals import (
     GracefulStop,
     Interrupted,
@@ -220,6 +220,7 @@ def train_online(r: OnlineRun, resume_from=None) -> dict:
                     anchor=r.reference if r.reference is not None and r.reference.moves else None)
     if resume_from is not None:
         m.position = ckpt.load_checkpoint(resume_from, policy, optimizer, scheduler, acc, extras=m.extras)
+        apply_optimizer_settings(optimizer, scheduler, cfg.optimizer)
         m.control.load(m.position.extra)
         if acc.is_main_process:
             r.log.truncate_after(m.position.step)

@@ -59,3 +59,19 @@ def build_scheduler(optimizer, cfg: SchedulerConfig, total_steps: int) -> Lambda
     warmup = max(cfg.warmup_steps, int(cfg.warmup_ratio * total_steps))
     fn = partial(_warmup_then, SCHEDULES[cfg.name], warmup=warmup, total=total_steps, floor=cfg.min_lr_ratio)
     return LambdaLR(optimizer, fn)
+
+
+def apply_optimizer_settings(optimizer: torch.optim.Optimizer, scheduler: LambdaLR, cfg: OptimizerConfig) -> None:
+    """After a resume loaded the optimizer and schedule state: make the configured peak lr, betas, eps, momentum and
+    weight decay the ones in force (the loaded state carries the values the checkpoint was written with; they
+    differ only when a resume accepted a config change)."""
+    for group, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
+        if base != cfg.lr:
+            ratio = group["lr"] / base if base else 1.0
+            group["initial_lr"], group["lr"] = cfg.lr, cfg.lr * ratio
+        for key, value in (("betas", tuple(cfg.betas)), ("eps", cfg.eps), ("momentum", cfg.momentum)):
+            if cfg.name in OPTIMIZERS and key in group and (key != "momentum" or group[key]):  # others: own defaults
+                group[key] = value
+        if group.get("weight_decay"):
+            group["weight_decay"] = cfg.weight_decay
+    scheduler.base_lrs = [cfg.lr for _ in optimizer.param_groups]

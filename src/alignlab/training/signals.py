@@ -6,7 +6,7 @@ import signal
 
 import torch
 
-from alignlab.training.checkpoint import latest_checkpoint
+from alignlab.training.checkpoint import checkpoint_problems, list_checkpoints
 
 
 class GracefulStop:
@@ -21,7 +21,7 @@ class GracefulStop:
 
     def _handle(self, signum, frame):
         if self.signum is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            raise StoppedAtOnce
         self.signum = signum
 
     @property
@@ -40,6 +40,26 @@ class GracefulStop:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         return False
+
+
+class StoppedAtOnce(KeyboardInterrupt):
+    """A second Ctrl-C while a stop was pending: the step in progress is abandoned (the last checkpoint stays)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside the training loops (setup, the final save): unwinds like a Ctrl-C, so staging folders are
+    removed and the manifest says `interrupted`."""
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM raise `Terminated` in this process (the loops' `GracefulStop` takes over while they run)."""
+    def handle(signum, frame):
+        raise Terminated
+
+    try:
+        signal.signal(signal.SIGTERM, handle)
+    except ValueError:  # not the main thread
+        pass
 
 
 class Interrupted(Exception):
@@ -73,6 +93,6 @@ def stop_requested(stop: GracefulStop, acc) -> bool:
 
 def diverged_message(checkpoints, what: str, step: int) -> str:
     """`what` happened at `step`; names the last good checkpoint under `checkpoints`."""
-    good = latest_checkpoint(checkpoints)
+    good = next((c for c in reversed(list_checkpoints(checkpoints)) if not checkpoint_problems(c)), None)
     kept = f"last good checkpoint kept: {good}" if good else "no checkpoint had been written yet"
     return f"{what} at step {step}; training stopped ({kept})"
