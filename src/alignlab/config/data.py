@@ -50,6 +50,9 @@ class DataConfig(Section):
     max_prompt_length: int | None = Field(None, gt=0, le=MAX_TOKENS)
     """Preference training: prompts longer than this lose tokens from the left (the end of the prompt is kept);
     None: only max_length applies."""
+    drop_heldout_overlap: bool = False
+    """Remove held-out rows that are also training rows (same content in every field); they are counted and
+    reported either way."""
     max_train_samples: int | None = Field(None, gt=0)
     """Cap on training rows (after shuffling with the seed)."""
     max_eval_samples: int | None = Field(256, gt=0)

@@ -77,6 +77,9 @@ def _side(row: dict, name: str, i: int) -> str | list[dict]:
         return row[name]
     if row.get(name) is None:
         raise DataError(f"row {i}: field '{name}' is missing")
+    if not isinstance(row[name], list):
+        raise DataError(f"row {i}: field '{name}' must be a string or a list of messages, got "
+                        f"{type(row[name]).__name__}")
     messages = message_list(row, name, i)
     if messages[-1]["role"] != "assistant":
         raise DataError(f"row {i}: field '{name}' must end with an assistant message")

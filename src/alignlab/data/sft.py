@@ -164,7 +164,8 @@ def string_field(row: dict, name: str, i: int) -> str:
 def message_list(row: dict, name: str, i: int) -> list[dict]:
     msgs = row.get(name)
     if not isinstance(msgs, list) or not msgs:
-        raise DataError(f"row {i}: field '{name}' must be a non-empty list of messages")
+        got = "an empty list" if isinstance(msgs, list) else type(msgs).__name__
+        raise DataError(f"row {i}: field '{name}' must be a non-empty list of messages, got {got}")
     for j, m in enumerate(msgs):
         if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
             raise DataError(f"row {i}: field '{name}[{j}]' must have string 'role' and 'content'")

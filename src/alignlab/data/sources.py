@@ -34,9 +34,18 @@ def builtin_split(name: str, split: str, spec: corpus.CorpusSpec) -> Dataset:
     return Dataset.from_list(BUILTIN_DATASETS[name](spec, split))
 
 
-def load_splits(cfg: DataConfig, seed: int, spec: corpus.CorpusSpec | None = None) -> tuple[Dataset, Dataset | None]:
+class Splits(tuple):
+    """(train, held-out) as `load_splits` returns them, with `duplicates`: the counts of `duplicate_counts`."""
+
+    duplicates: dict
+
+
+def load_splits(cfg: DataConfig, seed: int, spec: corpus.CorpusSpec | None = None, report: bool = True) -> Splits:
     """(train, held-out) datasets. A source with only the training split gets `eval_fraction` carved out of it; a
-    source with several splits must name its held-out split (`data.eval_split`), and it is never trained on."""
+    source with several splits must name its held-out split (`data.eval_split`), and it is never trained on.
+    Every row keeps its index in the source (`__row__`) for error messages. Repeated training rows and held-out
+    rows that are also training rows are counted (`.duplicates`) and reported; `data.drop_heldout_overlap`
+    removes the latter from the held-out split. `report=False` keeps quiet (a probe of the data's layout)."""
     if cfg.dataset.startswith("builtin:"):
         spec = spec or corpus.CorpusSpec()
         train = builtin_split(cfg.dataset, "train", spec)
@@ -46,8 +55,9 @@ def load_splits(cfg: DataConfig, seed: int, spec: corpus.CorpusSpec | None = Non
         if cfg.train_split not in splits:
             raise DataError(f"dataset '{cfg.dataset}' has no split '{cfg.train_split}' "
                             f"(data.train_split); it has: {', '.join(splits)}")
-        train = splits[cfg.train_split]
-        held = splits.get(cfg.eval_split) if cfg.eval_split else None
+        # Errors must name the row as it is in the source, whatever splitting, shuffling or capping happens later.
+        train = _numbered(splits[cfg.train_split])
+        held = _numbered(splits[cfg.eval_split]) if cfg.eval_split in splits else None
         if cfg.eval_split and held is None:
             if len(splits) > 1:
                 raise DataError(f"dataset '{cfg.dataset}' has no split '{cfg.eval_split}' (data.eval_split); it has: "
@@ -55,9 +65,51 @@ def load_splits(cfg: DataConfig, seed: int, spec: corpus.CorpusSpec | None = Non
             if cfg.eval_fraction > 0:
                 parts = train.train_test_split(test_size=cfg.eval_fraction, seed=seed)
                 train, held = parts["train"], parts["test"]
-    # Errors must name the row as it is in the source, whatever shuffling or capping happens later.
-    train = _cap(_numbered(train).shuffle(seed=seed), cfg.max_train_samples)
-    return train, _cap(_numbered(held), cfg.max_eval_samples) if held is not None else None
+    train, held = _numbered(train), _numbered(held) if held is not None else None
+    counted = report or cfg.drop_heldout_overlap  # a quiet probe skips the pass over every row
+    duplicates = duplicate_counts(train, held) if counted else {}
+    if held is not None and cfg.drop_heldout_overlap and duplicates["heldout_in_train"]:
+        seen = {_row_key(r) for r in train}
+        held = held.filter(lambda r: _row_key(r) not in seen)
+        duplicates["heldout_dropped"] = duplicates["heldout_in_train"]
+    if report:
+        _report_duplicates(cfg, duplicates)
+    out = Splits((_cap(train.shuffle(seed=seed), cfg.max_train_samples),
+                  _cap(held, cfg.max_eval_samples) if held is not None else None))
+    out.duplicates = duplicates
+    return out
+
+
+def _row_key(row: dict) -> str:
+    import json
+
+    return json.dumps({k: v for k, v in row.items() if k != ROW_INDEX}, sort_keys=True, default=str)
+
+
+def duplicate_counts(train: Dataset, held: Dataset | None) -> dict:
+    """Training rows that repeat an earlier training row, and held-out rows equal to some training row (same
+    content in every field): a held-out score on rows the model trained on is not a held-out score."""
+    seen: set[str] = set()
+    repeats = 0
+    for row in train:
+        key = _row_key(row)
+        repeats += key in seen
+        seen.add(key)
+    overlap = sum(_row_key(r) in seen for r in held) if held is not None else 0
+    return {"train_duplicates": repeats, "heldout_in_train": overlap, "heldout_dropped": 0}
+
+
+def _report_duplicates(cfg: DataConfig, d: dict) -> None:
+    from alignlab.runs.progress import console
+
+    if d["train_duplicates"]:
+        console.print(f"[yellow]data:[/yellow] {d['train_duplicates']} training row(s) of {cfg.dataset} repeat an "
+                      "earlier row (kept: they count twice in training)", highlight=False)
+    if d["heldout_in_train"]:
+        what = ("removed from the held-out split (data.drop_heldout_overlap)" if cfg.drop_heldout_overlap else
+                "kept; data.drop_heldout_overlap=true removes them")
+        console.print(f"[yellow]data:[/yellow] {d['heldout_in_train']} held-out row(s) of {cfg.dataset} are also "
+                      f"training rows ({what})", highlight=False)
 
 
 ROW_INDEX = "__row__"
@@ -102,15 +154,70 @@ def _load_external(cfg: DataConfig) -> DatasetDict:
     if path.is_file():
         if path.suffix not in LOCAL_FORMATS:
             raise DataError(f"'{path}': expected a {'/'.join(LOCAL_FORMATS)} file or a folder of them")
-        return load_dataset(LOCAL_FORMATS[path.suffix], data_files={cfg.train_split: [str(path)]})
+        return _load_files(LOCAL_FORMATS[path.suffix], {cfg.train_split: [str(path)]})
     if path.is_dir():
         by_split = local_split_files(path, [s for s in (cfg.train_split, cfg.eval_split) if s])
         formats = {LOCAL_FORMATS[Path(f).suffix] for files in by_split.values() for f in files}
         if len(formats) > 1:
             raise DataError(f"'{path}': its data files mix formats ({', '.join(sorted(formats))}); keep one")
-        return load_dataset(formats.pop(), data_files=by_split)
+        return _load_files(formats.pop(), by_split)
     # A Hub dataset: the real loading code; needs network or a populated HF cache.
     return load_dataset(cfg.dataset, cfg.config_name)
+
+
+def _load_files(fmt: str, by_split: dict[str, list[str]]) -> DatasetDict:
+    """Local data files through `datasets`, each checked first so that a bad one is named in one line: empty,
+    not UTF-8 (json and csv: the line), a JSON line that does not parse (the line)."""
+    for files in by_split.values():
+        for f in files:
+            check_data_file(Path(f), fmt)
+    try:
+        return load_dataset(fmt, data_files=by_split)
+    except Exception as exc:  # datasets wraps the reader's own error; its first line names the cause
+        cause = exc.__cause__ or exc
+        first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        files = ", ".join(f for fs in by_split.values() for f in fs)
+        raise DataError(f"{files}: cannot be read as {fmt} ({type(cause).__name__}: {first[:300]})") from None
+
+
+def check_data_file(path: Path, fmt: str) -> None:
+    """One line naming the file (and line) for an empty file, bytes that are not UTF-8, or a broken JSON line."""
+    import json
+
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError(f"'{path}' is empty")
+    if fmt == "parquet":
+        return
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"'{path}' line {line}: not UTF-8 text (byte {raw[exc.start]:#04x} at offset {exc.start}); "
+                        "save the file as UTF-8") from None
+    if fmt != "json":
+        return
+    stripped = text.lstrip()
+    if stripped.startswith("["):  # one JSON document (an array of rows)
+        try:
+            json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"'{path}' line {exc.lineno}: not valid JSON ({exc.msg})") from None
+        return
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+        except json.JSONDecodeError as exc:
+            if number == 1 and stripped.startswith("{"):
+                try:  # a single JSON object spread over lines (columns of lists)
+                    json.loads(text)
+                    return
+                except json.JSONDecodeError:
+                    pass
+            raise DataError(f"'{path}' line {number}: not a valid JSON line ({exc.msg}; a torn or hand-edited "
+                            "line?)") from None
 
 
 SHARD = re.compile(r"^(?P<split>\w+?)(-\d{5}-of-\d{5})?$")

@@ -89,7 +89,8 @@ def data_is_messages(data: DataConfig) -> bool:
     if data.dataset.startswith("builtin:"):
         return False
     try:
-        rows, _ = load_splits(data.model_copy(update={"max_train_samples": 1, "eval_split": None}), seed=0)
+        rows, _ = load_splits(data.model_copy(update={"max_train_samples": 1, "eval_split": None}), seed=0,
+                              report=False)
     except Exception:
         return False
     if data.messages_field in rows.column_names:

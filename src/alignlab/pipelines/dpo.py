@@ -40,13 +40,15 @@ from alignlab.training.reference_cache import (
 
 
 def prepare_dpo_data(cfg: Config, tokenizer):
-    train_rows, eval_rows = load_splits(resolve_data(cfg.data), cfg.seed)
+    splits = load_splits(resolve_data(cfg.data), cfg.seed)
+    train_rows, eval_rows = splits
     train, train_stats = policy_examples(read_pairs(train_rows, cfg.data), tokenizer, cfg.data)
     held, held_stats = (policy_examples(read_pairs(eval_rows, cfg.data), tokenizer, cfg.data)
                         if eval_rows is not None else (None, None))
     if not train:
         raise DataError(f"no training pair left ({train_stats.as_dict()}); check the data and data.max_length")
-    return train, held or None, {"train": train_stats.as_dict(), "eval": held_stats.as_dict() if held_stats else None}
+    return train, held or None, {"train": train_stats.as_dict(), "eval": held_stats.as_dict() if held_stats else None,
+                                 "duplicates": splits.duplicates}
 
 
 def _describe(s: dict) -> str:

@@ -180,7 +180,7 @@ def preference_section(cfg: Config, model, tokenizer, reference) -> dict | None:
         return None
     data = resolve_data(cfg.data.model_copy(update={"dataset": spec, "max_eval_samples": cfg.eval.max_examples}))
     try:
-        _, held = load_splits(data, cfg.seed)
+        _, held = load_splits(data, cfg.seed, report=False)
         if held is None or cfg.data.chosen_field not in held.column_names:
             return None
         examples, _ = policy_examples(read_pairs(held, data), tokenizer, data)
@@ -207,7 +207,7 @@ def perplexity_section(cfg: Config, model, tokenizer) -> dict | None:
         return None
     data = cfg.data.model_copy(update={"dataset": spec, "max_eval_samples": cfg.eval.max_examples})
     try:
-        _, held = load_splits(data, cfg.seed)
+        _, held = load_splits(data, cfg.seed, report=False)
         if held is None:
             return None
         examples, _ = tokenize_rows(held, tokenizer, data)

@@ -12,13 +12,15 @@ from alignlab.pipelines.offline import OfflineMethod, run_offline
 
 
 def prepare_sft_data(cfg: Config, tokenizer, corpus_spec=None):
-    train_rows, eval_rows = load_splits(cfg.data, cfg.seed, corpus_spec)
+    splits = load_splits(cfg.data, cfg.seed, corpus_spec)
+    train_rows, eval_rows = splits
     train, train_stats = tokenize_rows(train_rows, tokenizer, cfg.data)
     held, held_stats = tokenize_rows(eval_rows, tokenizer, cfg.data) if eval_rows is not None else (None, None)
     if not train:
         raise DataError(f"no training example survived tokenisation ({train_stats.as_dict()}); "
                         "check data.max_length and the field names")
-    return train, held, {"train": train_stats.as_dict(), "eval": held_stats.as_dict() if held_stats else None}
+    return train, held, {"train": train_stats.as_dict(), "eval": held_stats.as_dict() if held_stats else None,
+                         "duplicates": splits.duplicates}
 
 
 def _describe(s: dict) -> str:
