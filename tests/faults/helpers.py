@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tests.conftest import FAST
 
+QUIET_SETTINGS = ["model.device=cpu", "logging.progress=false", "logging.report_to=[]"]
 SFT = [*FAST, "train.max_steps=16", "train.keep_checkpoints=10"]
 VOLATILE = {"time", "tokens_per_s", "peak_rss_bytes", "samples_per_s"}
 

@@ -86,21 +86,21 @@ def run_offline(cfg: Config, method: OfflineMethod, command: str = "", resume: P
     model = method.prepare_model(model, tokenizer)
     train, held, stats = method.prepare_data(cfg, tokenizer)
     run = open_run_dir(cfg, path, command, resuming=resume is not None, is_main=acc.is_main_process)
-    log = MetricsLog(run.metrics_file, tracker=acc if cfg.logging.report_to else None)
-    start = ckpt.resume_point(run.checkpoints, announce=acc.is_main_process) if resume is not None else None
-    if acc.is_main_process:
-        if resume is not None and start is None:
-            log.truncate_after(-1)  # stopped before its first checkpoint: start over in the same folder
-        console.print(method.describe_data(stats["train"]))
-        if start is None:
-            log.log(0, "data", {f"train_{k}": v for k, v in stats["train"].items()}
-                    | {f"eval_{k}": v for k, v in (stats.get("eval") or {}).items()})
-            run.update_manifest(data_fingerprint=fingerprint(train), data=stats)
-    start_trackers(cfg, acc, run)
-    loop = OfflineRun(cfg, run, acc, model, tokenizer, method.algorithm, train, held, log,
-                      sample_eval=sample_evaluator(cfg, tokenizer, method.reference, str(acc.device))
-                      if method.head == "causal_lm" and acc.is_main_process else None)  # only rank 0 samples
-    with status_on_error(acc, run):
+    with status_on_error(acc, run):  # from here on a stop of any kind is recorded in the manifest
+        log = MetricsLog(run.metrics_file, tracker=acc if cfg.logging.report_to else None)
+        start = ckpt.resume_point(run.checkpoints, announce=acc.is_main_process) if resume is not None else None
+        if acc.is_main_process:
+            if resume is not None and start is None:
+                log.truncate_after(-1)  # stopped before its first checkpoint: start over in the same folder
+            console.print(method.describe_data(stats["train"]))
+            if start is None:
+                log.log(0, "data", {f"train_{k}": v for k, v in stats["train"].items()}
+                        | {f"eval_{k}": v for k, v in (stats.get("eval") or {}).items()})
+                run.update_manifest(data_fingerprint=fingerprint(train), data=stats)
+        start_trackers(cfg, acc, run)
+        loop = OfflineRun(cfg, run, acc, model, tokenizer, method.algorithm, train, held, log,
+                          sample_eval=sample_evaluator(cfg, tokenizer, method.reference, str(acc.device))
+                          if method.head == "causal_lm" and acc.is_main_process else None)  # only rank 0 samples
         method.before_training(model, tokenizer, train, held, acc, log)
         result = train_offline(loop, resume_from=start)
         save_final(acc, result.pop("model"), tokenizer, run, lambda folder: method.save_extras(folder, cfg, tokenizer))

@@ -111,27 +111,27 @@ def run_online(cfg: Config, name: str, command: str = "", resume: Path | None = 
     critic = build_critic(cfg, policy).to(acc.device) if algorithm.needs_value else None
     settings = Settings.of(cfg, algorithm)
     run = open_run_dir(cfg, path, command, resuming=resume is not None, is_main=acc.is_main_process)
-    log = MetricsLog(run.metrics_file, tracker=acc if cfg.logging.report_to else None)
-    start = ckpt.resume_point(run.checkpoints, announce=acc.is_main_process) if resume is not None else None
-    if acc.is_main_process:
-        if resume is not None and start is None:
-            log.truncate_after(-1)
-        _announce(cfg, name, settings, len(train_prompts), len(eval_prompts), reference)
-        if start is None:
-            run.update_manifest(online={"algorithm": name, **settings.__dict__, "train_prompts": len(train_prompts),
-                                        "reference": type(reference).__name__ if reference is not None else None,
-                                        "eval_prompts": len(eval_prompts),
-                                        "optimizer_steps_per_iteration": steps_per_iteration(cfg)})
-    start_trackers(cfg, acc, run)
-    engine = HFRolloutEngine(policy, tokenizer, cfg.generation, chat=sampling_chat(cfg.data), chunk_tokens=cfg.model.chunk_tokens)
-    held = HeldOut(eval_prompts, cfg.eval.in_training_k, cfg.seed + EVAL_SEED_OFFSET, cfg.generation, scorer, gold, None,
-                   chat=sampling_chat(cfg.data), chunk_tokens=cfg.model.chunk_tokens)
-    # KL to the start is measured in every held-out evaluation, also at kl.beta = 0 (√KL is the x-axis of reward
-    # over-optimisation): the evaluation then gets a reference of its own, which training never reads
-    held_reference = reference if reference is not None or not eval_prompts else _reference(cfg, policy, acc, always=True)
-    loop = OnlineRun(cfg, run, acc, policy, tokenizer, algorithm, engine, scorer, reference, critic, train_prompts, log,
-                     evaluator=sampling_evaluator(held, tokenizer, lambda: held_reference) if eval_prompts else None)
-    with status_on_error(acc, run):
+    with status_on_error(acc, run):  # from here on a stop of any kind is recorded in the manifest
+        log = MetricsLog(run.metrics_file, tracker=acc if cfg.logging.report_to else None)
+        start = ckpt.resume_point(run.checkpoints, announce=acc.is_main_process) if resume is not None else None
+        if acc.is_main_process:
+            if resume is not None and start is None:
+                log.truncate_after(-1)
+            _announce(cfg, name, settings, len(train_prompts), len(eval_prompts), reference)
+            if start is None:
+                run.update_manifest(online={"algorithm": name, **settings.__dict__, "train_prompts": len(train_prompts),
+                                            "reference": type(reference).__name__ if reference is not None else None,
+                                            "eval_prompts": len(eval_prompts),
+                                            "optimizer_steps_per_iteration": steps_per_iteration(cfg)})
+        start_trackers(cfg, acc, run)
+        engine = HFRolloutEngine(policy, tokenizer, cfg.generation, chat=sampling_chat(cfg.data), chunk_tokens=cfg.model.chunk_tokens)
+        held = HeldOut(eval_prompts, cfg.eval.in_training_k, cfg.seed + EVAL_SEED_OFFSET, cfg.generation, scorer, gold, None,
+                       chat=sampling_chat(cfg.data), chunk_tokens=cfg.model.chunk_tokens)
+        # KL to the start is measured in every held-out evaluation, also at kl.beta = 0 (√KL is the x-axis of reward
+        # over-optimisation): the evaluation then gets a reference of its own, which training never reads
+        held_reference = reference if reference is not None or not eval_prompts else _reference(cfg, policy, acc, always=True)
+        loop = OnlineRun(cfg, run, acc, policy, tokenizer, algorithm, engine, scorer, reference, critic, train_prompts, log,
+                         evaluator=sampling_evaluator(held, tokenizer, lambda: held_reference) if eval_prompts else None)
         result = train_online(loop, resume_from=start)
         trained_critic = result.pop("critic")
 
