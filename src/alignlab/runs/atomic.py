@@ -67,9 +67,10 @@ def disk_full_error(exc: BaseException, folder: str | Path) -> DiskFull | None:
         free = shutil.disk_usage(folder).free
     except OSError:
         free = None
-    if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or (free is not None and free < 1 << 20):
-        return DiskFull(errno.ENOSPC, f"no space left on the disk of {folder} ({free if free is not None else '?'} "
-                        "bytes free); the write was undone: free some space, then resume")
+    said = getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(exc)
+    if said or (free is not None and free < 1 << 20):
+        return DiskFull(errno.ENOSPC, f"no space left on the disk of {folder}; the write was undone (nothing "
+                        "half-written is left): free some space, then resume the run")
     return None
 
 
@@ -91,8 +92,8 @@ def atomic_dir(path: str | Path):
         else:
             os.replace(staging, path)
     except BaseException as exc:
+        full = disk_full_error(exc, path.parent) if isinstance(exc, Exception) else None  # before the cleanup frees
         shutil.rmtree(staging, ignore_errors=True)
-        full = disk_full_error(exc, path.parent) if isinstance(exc, Exception) else None
         if full is not None:
             raise full from exc
         raise
