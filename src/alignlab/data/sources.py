@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -63,6 +64,10 @@ def load_splits(cfg: DataConfig, seed: int, spec: corpus.CorpusSpec | None = Non
                 raise DataError(f"dataset '{cfg.dataset}' has no split '{cfg.eval_split}' (data.eval_split); it has: "
                                 f"{', '.join(splits)} (name the held-out one, or data.eval_split=null)")
             if cfg.eval_fraction > 0:
+                if len(train) - math.ceil(cfg.eval_fraction * len(train)) < 1:
+                    raise DataError(f"dataset '{cfg.dataset}' has {len(train)} row(s): too few to hold out "
+                                    f"data.eval_fraction={cfg.eval_fraction} and train on the rest (add rows, or "
+                                    "set data.eval_split=null)")
                 parts = train.train_test_split(test_size=cfg.eval_fraction, seed=seed)
                 train, held = parts["train"], parts["test"]
     train, held = _numbered(train), _numbered(held) if held is not None else None
