@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from alignlab.config.errors import allowed_value_error
@@ -22,6 +22,16 @@ MAX_SEED = 2**32 - 1
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
 """A run, sweep or cell name: one folder name that cannot climb out of its parent (no '/', no leading '.')."""
 SAFE_NAME_RULE = "use letters, digits and - _ . = + only, starting with a letter or digit"
+
+
+def _safe_name(v: str) -> str:
+    if not SAFE_NAME.match(v):
+        raise ValueError(SAFE_NAME_RULE)
+    return v
+
+
+SafeName = Annotated[str, AfterValidator(_safe_name)]
+"""A name that becomes one folder (`SAFE_NAME`)."""
 
 
 class Section(BaseModel):
@@ -94,12 +104,19 @@ class OptimizerConfig(Section):
     """Peak learning rate."""
     weight_decay: float = Field(0.0, ge=0)
     """Decoupled (AdamW) or L2 (others) weight decay; not applied to biases and norms."""
-    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.999)
+    betas: tuple[float, float] = (0.9, 0.999)
     """Adam betas, each in [0, 1)."""
     eps: float = Field(1e-8, gt=0)
     """Adam epsilon."""
     momentum: float = Field(0.9, ge=0, lt=1)
     """Momentum for sgd_momentum and sgd_nesterov."""
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, betas: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in betas):
+            raise ValueError("each Adam beta must be in [0, 1)")
+        return betas
 
     @field_validator("name")
     @classmethod

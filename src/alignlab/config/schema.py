@@ -7,12 +7,10 @@ reference), `data.py` (data, pairs), `offline.py` (sft, rm, loss, beta), `online
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from alignlab.config.common import (
     MAX_SEED,
-    SAFE_NAME,
-    SAFE_NAME_RULE,
     GenerationConfig,
     LoggingConfig,
     LoraConfig,
@@ -20,6 +18,7 @@ from alignlab.config.common import (
     OptimizerConfig,
     RefConfig,
     RewardConfig,
+    SafeName,
     SchedulerConfig,
     Section,
     TrainConfig,
@@ -34,7 +33,7 @@ from alignlab.losses.preference import REFERENCE_FREE
 class Config(Section):
     """Root config of one run."""
 
-    name: str = "run"
+    name: SafeName = "run"
     """Run name; the run directory is `{output_dir}/{name}-{timestamp}`: letters, digits and - _ . = + only."""
     seed: int = Field(0, ge=0, le=MAX_SEED)
     """Seed for data order, initialisation, dropout and sampling."""
@@ -84,13 +83,6 @@ class Config(Section):
     """WARP (`train warp`): rounds of RL runs merged by SLERP and LITI."""
     bon: BestOfNConfig = Field(default_factory=BestOfNConfig)
     """Best-of-n (`alignlab bon`): the reply the proxy ranks highest among n samples, gold and proxy against n."""
-
-    @field_validator("name")
-    @classmethod
-    def _safe_name(cls, v: str) -> str:
-        if not SAFE_NAME.match(v):
-            raise ValueError(SAFE_NAME_RULE)
-        return v
 
     @model_validator(mode="after")
     def _lora_needs_targets(self) -> Config:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from alignlab.config.common import MAX_SEED, SAFE_NAME, SAFE_NAME_RULE, Section
+from alignlab.config.common import MAX_SEED, SAFE_NAME, SAFE_NAME_RULE, SafeName, Section
 from alignlab.config.errors import allowed_value_error, did_you_mean
 from alignlab.methods import DEFAULT_SWEEP_VERB, METHODS, evaluates_only
 
@@ -102,7 +102,7 @@ and the change is recorded (`analysis-changes.jsonl`) so the report marks what w
 class SweepSpec(Section):
     """A sweep file (see `configs/studies/`)."""
 
-    name: str
+    name: SafeName
     """The sweep's name: its default folder is OUTPUT_DIR/sweep-NAME (sweep-NAME-quick at the quick scale)."""
     description: str = ""
     """The question the sweep answers (shown in the report)."""
@@ -156,13 +156,6 @@ class SweepSpec(Section):
     (Benjamini–Hochberg, false discovery rate)."""
     quick: Quick = Field(default_factory=Quick)
     """The `--quick` scale."""
-
-    @field_validator("name")
-    @classmethod
-    def _safe(cls, v: str) -> str:
-        if not SAFE_NAME.match(v):
-            raise ValueError(SAFE_NAME_RULE)
-        return v
 
     @model_validator(mode="after")
     def _names(self):

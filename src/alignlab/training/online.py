@@ -54,7 +54,9 @@ from alignlab.training.signals import (
     TrainingDiverged,
     diverged_message,
     finite_everywhere,
+    sampling_diverges,
     stop_requested,
+    weights_finite,
 )
 
 
@@ -230,10 +232,15 @@ def train_online(r: OnlineRun, resume_from=None) -> dict:
     with GracefulStop() as stop, progress_bar(f"{r.algorithm.name} · {cfg.name}", n_iter, pos.step,
                                               enabled=cfg.logging.progress and acc.is_main_process) as bar:
         while pos.step < n_iter:
-            m.last = iteration(r, m, pos.step)
+            with sampling_diverges(r.run.checkpoints, pos.step + 1):
+                m.last = iteration(r, m, pos.step)
+            if not weights_finite(m.policy, acc):
+                raise TrainingDiverged(diverged_message(r.run.checkpoints, "non-finite weights after the update",
+                                                        pos.step + 1))
             pos.step += 1
             pos.extra = m.control.state()
-            after_step(r, m, lambda: evaluate(r, m, pos.step))
+            with sampling_diverges(r.run.checkpoints, pos.step):
+                after_step(r, m, lambda: evaluate(r, m, pos.step))
             bar.update(pos.step, reward=m.last["reward_mean"], kl=m.last.get(f"kl_{r.settings.kl_estimator}", 0.0))
             if stop_requested(stop, acc):
                 raise Interrupted(stop.signum, str(save(r, m)))

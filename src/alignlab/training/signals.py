@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from contextlib import contextmanager
 
 import torch
 
@@ -81,6 +82,27 @@ def finite_everywhere(loss: torch.Tensor, acc) -> bool:
     if acc.num_processes > 1:
         finite = acc.reduce(finite, reduction="sum") / acc.num_processes
     return bool(finite.item() == 1.0)
+
+
+@contextmanager
+def sampling_diverges(checkpoints, step: int):
+    """Sampling from a policy whose logits overflowed fails inside torch ("probability tensor contains inf, nan or
+    element < 0"): report it as the divergence it is, naming the step and the last good checkpoint."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if "probability tensor" not in str(exc):
+            raise
+        raise TrainingDiverged(diverged_message(checkpoints, "non-finite sampling probabilities (the policy's "
+                                                "logits overflowed)", step)) from None
+
+
+def weights_finite(model: torch.nn.Module, acc) -> bool:
+    """Every trained weight is finite on every rank: an update with a finite gradient can still overflow them (a
+    huge learning rate), and the next rollout would then fail inside sampling instead of naming the step."""
+    trained = [p.detach() for p in model.parameters() if p.requires_grad]
+    ok = torch.stack([p.isfinite().all() for p in trained]).all() if trained else torch.tensor(True)
+    return finite_everywhere(torch.where(ok, 0.0, float("nan")).to(acc.device), acc)
 
 
 def stop_requested(stop: GracefulStop, acc) -> bool:
