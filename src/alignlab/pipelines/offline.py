@@ -106,4 +106,4 @@ def run_offline(cfg: Config, method: OfflineMethod, command: str = "", resume: P
         save_final(acc, result.pop("model"), tokenizer, run, lambda folder: method.save_extras(folder, cfg, tokenizer))
         finish_diagnostics(cfg, acc, run)
     close_run(acc, run, "completed")
-    return {"run_dir": str(path), "is_main_process": acc.is_main_process, **result}
+    return {"run_dir": str(run.path), "is_main_process": acc.is_main_process, **result}

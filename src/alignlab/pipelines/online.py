@@ -142,7 +142,7 @@ def run_online(cfg: Config, name: str, command: str = "", resume: Path | None = 
         save_final(acc, result.pop("model"), tokenizer, run, save_critic)
         finish_diagnostics(cfg, acc, run)
     close_run(acc, run, "completed")
-    return {"run_dir": str(path), "is_main_process": acc.is_main_process, **result}
+    return {"run_dir": str(run.path), "is_main_process": acc.is_main_process, **result}
 
 
 def _reference(cfg: Config, policy, acc, always: bool = False):

@@ -98,7 +98,7 @@ def run_warp(cfg: Config, command: str = "", resume: Path | None = None) -> dict
             report.plot(path / "reward_kl.png")
             run.update_manifest(warp_summary=report.summary())
     close_run(acc, run, "completed")
-    return {"run_dir": str(path), "is_main_process": acc.is_main_process, "report": report,
+    return {"run_dir": str(run.path), "is_main_process": acc.is_main_process, "report": report,
             "final": str(path / "final")}
 
 

@@ -81,27 +81,40 @@ class RunDir:
 
 
 def new_run_name(cfg: Config) -> Path:
-    """`run_dir` when set; else a new folder `{output_dir}/{name}-{timestamp}`, made here so that two runs started
-    in the same second get two folders (the second gets a `-2` suffix, and so on)."""
+    """`run_dir` when set; else `{output_dir}/{name}-{timestamp}` (with `-2`, `-3`, ... when taken). Nothing is made
+    here: a run that fails on bad input before `create_run` leaves nothing behind."""
     if cfg.run_dir:
         return Path(cfg.run_dir)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path(cfg.output_dir) / f"{cfg.name}-{stamp}"
-    base.parent.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 10_000):
-        path = base if n == 1 else base.with_name(f"{base.name}-{n}")
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def _claim(path: Path, cfg: Config) -> Path:
+    """Make a timestamped run folder with an exclusive mkdir: two runs started in the same second get two folders
+    (the second one takes the next free suffix). An explicit `run_dir` is used as it is."""
+    if cfg.run_dir:
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    candidate, n = path, 1
+    while True:
         try:
-            path.mkdir()  # atomic: exactly one process makes a given folder
-            return path
+            candidate.mkdir()
+            return candidate
         except FileExistsError:
-            continue
-    raise FileExistsError(f"no free run folder name under {base.parent} for {base.name}")
+            n += 1
+            candidate = path.with_name(f"{path.name}-{n}")
 
 
 def create_run(path: Path, cfg: Config, command: str) -> RunDir:
     """Make the folder and write config.yaml and the first manifest (status `running`); from here on the console
     also writes the run's log.txt."""
-    path.mkdir(parents=True, exist_ok=True)
+    path = _claim(path, cfg)
     hold_folder(path)
     run = RunDir(path)
     log_to(run.log_file)
