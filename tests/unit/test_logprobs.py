@@ -3,7 +3,8 @@ and the lm_head-at-reply-positions path against full logits on GPT-2 and Llama (
 
 from __future__ import annotations
 
-import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,13 +43,31 @@ def test_chunked_head_logps_equal_full_projection_with_gradients():
     torch.testing.assert_close(grads[1], head.weight.grad, atol=1e-5, rtol=1e-4)
 
 
-def _peak_rss_over(fn) -> int:
-    """Peak resident memory added while fn runs (Linux: reset the high-water mark, then read it)."""
-    status = Path("/proc/self/status")
-    Path("/proc/self/clear_refs").write_text("5")
-    before = int(re.search(r"VmRSS:\s+(\d+)", status.read_text()).group(1))
-    fn()
-    return (int(re.search(r"VmHWM:\s+(\d+)", status.read_text()).group(1)) - before) * 1024
+_PEAK_SCRIPT = """
+import re, sys
+from pathlib import Path
+import torch
+from alignlab.losses.logprobs import logits_token_logps
+torch.manual_seed(0)
+logits = torch.randn(4096, 32000, dtype=torch.bfloat16)
+targets = torch.randint(0, 32000, (4096,))
+status = Path("/proc/self/status")
+Path("/proc/self/clear_refs").write_text("5")
+before = int(re.search(r"VmRSS:\\s+(\\d+)", status.read_text()).group(1))
+if sys.argv[1] == "full":
+    torch.log_softmax(logits.float(), -1).gather(-1, targets[:, None])
+else:
+    logits_token_logps(logits, targets, chunk=512)
+print((int(re.search(r"VmHWM:\\s+(\\d+)", status.read_text()).group(1)) - before) * 1024)
+"""
+
+
+def _peak_rss(mode: str) -> int:
+    """Peak resident memory added by one log-prob computation, in a fresh process (Linux: reset the high-water
+    mark, then read it). A fresh process because inside pytest the allocator reuses memory freed by earlier tests,
+    which hides part of the peak (seen in CI: 500 MiB measured for the 1 GiB path)."""
+    out = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, mode], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="peak-RSS reset needs Linux /proc")
@@ -56,10 +75,9 @@ def test_chunked_logps_use_less_peak_memory_on_a_large_vocabulary():
     """4096 tokens × 32,000-word vocabulary in bf16 (250 MB): log_softmax(float) needs two fp32 copies (1 GB)."""
     logits = torch.randn(4096, 32000, dtype=torch.bfloat16)
     targets = torch.randint(0, 32000, (4096,))
-    full = _peak_rss_over(lambda: _reference(logits, targets))
-    chunked = _peak_rss_over(lambda: logits_token_logps(logits, targets, chunk=512))
     torch.testing.assert_close(logits_token_logps(logits, targets, chunk=512), _reference(logits, targets),
                                atol=1e-5, rtol=0)
+    full, chunked = _peak_rss("full"), _peak_rss("chunked")
     print(f"peak extra memory: log_softmax+gather {full / 2**20:.0f} MiB, chunked {chunked / 2**20:.0f} MiB")
     assert full > 900 * 2**20
     assert chunked < full / 4
