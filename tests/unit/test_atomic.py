@@ -41,3 +41,19 @@ def test_metrics_log_truncate_after(tmp_path):
     append_line(tmp_path / "m.jsonl", json.dumps({"step": 7, "split": "eval", "loss": 0.1}))
     log.truncate_after(3)
     assert [r["step"] for r in read_metrics(tmp_path / "m.jsonl")] == [1, 2, 3]
+
+
+def test_metrics_records_are_written_at_once_but_fsynced_only_on_sync(tmp_path, monkeypatch):
+    """The hot path does one write per record and no fsync; `sync()` (checkpoints, the end) does the fsync."""
+    import os
+
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    log = MetricsLog(tmp_path / "m.jsonl")
+    for step in range(1, 11):
+        log.log(step, "train", {"loss": 1.0})
+    assert synced == []
+    assert len(read_metrics(tmp_path / "m.jsonl")) == 10  # readable by another reader before any fsync
+    log.sync()
+    assert len(synced) == 1

@@ -144,12 +144,26 @@ def verify_checksums(folder: str | Path) -> list[str] | None:
     return problems
 
 
-def append_line(path: str | Path, line: str) -> None:
-    """Append one line with a single O_APPEND write and fsync, so a crash never leaves half a record."""
+def append_line(path: str | Path, line: str, sync: bool = True) -> None:
+    """Append one line with a single O_APPEND write, so a killed process never leaves half a record; with `sync`,
+    also fsync it (durable across a machine crash too; 4-18 ms per call on a busy disk)."""
     data = (line.rstrip("\n") + "\n").encode("utf-8")
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, data)
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_file(path: str | Path) -> None:
+    """fsync a file that exists (what `append_line(sync=False)` wrote since the last sync reaches the disk)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
         os.fsync(fd)
     finally:
         os.close(fd)

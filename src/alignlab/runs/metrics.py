@@ -8,11 +8,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from alignlab.runs.atomic import append_line, atomic_write_text
+from alignlab.runs.atomic import append_line, atomic_write_text, sync_file
 
 
 class MetricsLog:
-    """Append-only event log. `split` is train / eval / …; values are plain floats."""
+    """Append-only event log. `split` is train / eval / …; values are plain floats.
+
+    Each record is one O_APPEND write, so a killed process loses nothing it logged and never leaves half a line;
+    the fsync that makes records survive a machine crash is kept off the hot path (`sync()`: the training loops
+    call it at every checkpoint and at the end, so a machine crash loses at most the records after the last
+    checkpoint, which a resume from it writes again).
+    """
 
     def __init__(self, path: str | Path, tracker: Any | None = None):
         self.path = Path(path)
@@ -22,12 +28,16 @@ class MetricsLog:
         record = {"step": step, "epoch": None if epoch is None else round(epoch, 4), "split": split,
                   "time": round(time.time(), 3)}
         record.update({k: _clean(v) for k, v in values.items()})
-        append_line(self.path, json.dumps(record))
+        append_line(self.path, json.dumps(record), sync=False)
         if self.tracker is not None:
             numeric = {f"{split}/{k}": v for k, v in record.items()
                        if k not in ("step", "epoch", "split", "time") and isinstance(v, (int, float))}
             self.tracker.log(numeric, step=step)
         return record
+
+    def sync(self) -> None:
+        """Make every record logged so far durable (fsync)."""
+        sync_file(self.path)
 
     def log_once(self, step: int, split: str, values: dict[str, float]) -> None:
         """Log unless the file already holds an event of this step and split (a resumed run's setup record)."""

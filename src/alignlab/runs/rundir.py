@@ -28,6 +28,7 @@ from alignlab.runs.atomic import (
     atomic_write_text,
     hold_folder,
     release_folder,
+    sync_file,
     verify_checksums,
 )
 from alignlab.runs.progress import log_to
@@ -76,6 +77,7 @@ class RunDir:
         self.update_manifest(wall_time_s=round(wall, 2), **fields)
 
     def finish(self, status: str) -> None:
+        sync_file(self.metrics_file)  # records are appended without fsync; make them durable at the end
         self.record_wall_time(status=status, finished=_now_iso())
         release_folder(self.path)
 

@@ -79,6 +79,8 @@ def due(step: int, every: int | None, total: int) -> bool:
 def save(r: LoopRunLike, s: LoopStateLike) -> Path:
     """Write checkpoints/step-N (weights, optimizer, schedule, RNG, position, extras); keep the newest few."""
     folder = r.run.checkpoints / f"step-{s.position.step}"
+    if r.accelerator.is_main_process:
+        r.log.sync()  # the records up to this checkpoint are durable before it exists
     ckpt.save_checkpoint(folder, s.model, s.optimizer, s.scheduler, s.position, r.accelerator, extras=s.extras,
                          config=flat_config(r.cfg))
     if r.accelerator.is_main_process:
@@ -116,6 +118,7 @@ def finish(r: LoopRunLike, s: LoopStateLike, evaluate: Callable[[], dict], **fie
         save(r, s)
     summary = run_summary(s)
     if r.accelerator.is_main_process:
+        r.log.sync()
         r.run.update_manifest(summary=summary)
         console.print(summary_line(summary))
     return final_eval
