@@ -138,3 +138,29 @@ def test_sequence_logps_through_lora_with_a_saved_head():
     assert model.base_model.model.lm_head.modules_to_save["default"].weight.grad is not None
     assert isinstance(model.get_output_embeddings(), torch.nn.Module)  # the real head is back after the pass
     assert not isinstance(model.get_output_embeddings(), torch.nn.Identity)
+
+
+@pytest.mark.parametrize("make", [_gpt2, _llama], ids=["gpt2", "llama"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_sft_loss_at_target_positions_equals_full_logits_cross_entropy(make, smoothing):
+    """SFT projects onto the vocabulary only at completion positions; loss and gradients equal F.cross_entropy
+    over full logits (label smoothing included)."""
+    from alignlab.algorithms.sft import SFT
+    from alignlab.data.batching import pad_collate
+    from alignlab.losses.sft import causal_lm_nll
+
+    examples = [{"input_ids": [5, 6, 7, 8, 9, 10], "labels": [-100, -100, -100, 8, 9, 10]},
+                {"input_ids": [3, 4, 7], "labels": [-100, 4, 7]}]
+    batch = pad_collate(0)(examples)
+    model = make()  # eval mode: GPT-2's dropout would make two forwards differ
+    ours, _ = SFT(smoothing, chunk_tokens=2).loss(model, batch)
+    ours.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    full, m = causal_lm_nll(logits, batch["labels"], smoothing)
+    full.backward()
+    assert m["tokens"].item() == 5
+    torch.testing.assert_close(ours, full, atol=1e-5, rtol=1e-5)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(grads[n], p.grad, atol=1e-5, rtol=1e-4)

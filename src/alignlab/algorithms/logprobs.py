@@ -14,7 +14,12 @@ from dataclasses import dataclass
 
 import torch
 
-from alignlab.losses.logprobs import hidden_token_logps, logits_token_logps, token_logps_and_entropy
+from alignlab.losses.logprobs import (
+    hidden_token_logps,
+    logits_token_logps,
+    token_logps_and_entropy,
+    token_logps_and_mean_logp,
+)
 
 LOGIT_POSTPROCESSING = ("final_logit_softcapping", "logit_scale", "output_multiplier_scale", "logits_scaling")
 SHARDED_WRAPPERS = ("FullyShardedDataParallel", "DeepSpeedEngine")
@@ -32,11 +37,15 @@ class TokenStats:
     """Entropy of the next-token distribution (only when asked for)."""
     values: torch.Tensor | None = None
     """value_head(final hidden state at t) (only with a value head)."""
+    mean_logp: torch.Tensor | None = None
+    """(1/V) Σ_v log p(v) of the next-token distribution, for label smoothing (only when asked for)."""
 
 
 def token_stats(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, loss_mask: torch.Tensor,
-                chunk: int = 1024, entropy: bool = False, value_head: torch.nn.Module | None = None) -> TokenStats:
-    """Log-probs (and optionally entropies and value-head outputs) of the tokens marked by `loss_mask`."""
+                chunk: int = 1024, entropy: bool = False, value_head: torch.nn.Module | None = None,
+                mean_logp: bool = False) -> TokenStats:
+    """Log-probs (and optionally entropies, mean log-probs and value-head outputs) of the tokens marked by
+    `loss_mask`."""
     # input_ids, attention_mask, loss_mask: [N, T]
     position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # [N, T]
     select = loss_mask[:, 1:].bool() & attention_mask[:, 1:].bool()  # [N, T-1]
@@ -54,14 +63,19 @@ def token_stats(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, lo
         rows = out.logits[:, :-1][select]  # [M, V]
         if value_head is not None:
             hidden = out.hidden_states[-1][:, :-1][select]  # [M, H]
+    mean = None
     if entropy:
         logps, ent = token_logps_and_entropy(rows, targets, head, chunk)  # [M], [M]
+    elif mean_logp:
+        (logps, mean), ent = token_logps_and_mean_logp(rows, targets, head, chunk), None  # [M], [M]
     else:
         logps, ent = (hidden_token_logps(rows, head, targets, chunk) if head is not None
                       else logits_token_logps(rows, targets, chunk)), None
     stats = TokenStats(_scatter(select, logps), select)
     if ent is not None:
         stats.entropy = _scatter(select, ent)
+    if mean is not None:
+        stats.mean_logp = _scatter(select, mean)
     if value_head is not None:
         stats.values = _scatter(select, value_head(hidden).squeeze(-1).float())
     return stats

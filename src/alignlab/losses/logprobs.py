@@ -25,6 +25,13 @@ def _chunk_logps_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.T
     return torch.stack([logp.gather(-1, targets[:, None]).squeeze(-1), -(logp.exp() * logp).sum(-1)], -1)
 
 
+def _chunk_logps_mean(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    # logits: [c, V]; targets: [c] → [c, 2] fp32: log p(target) and the mean log-probability (1/V) Σ_v log p(v)
+    z = logits.float()
+    lse = torch.logsumexp(z, dim=-1)  # [c]
+    return torch.stack([z.gather(-1, targets[:, None]).squeeze(-1) - lse, z.mean(-1) - lse], -1)
+
+
 def _chunked(project: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, targets: torch.Tensor,
              chunk: int, stat: Callable = _chunk_logps) -> torch.Tensor:
     """Apply `project` (identity or the lm_head) and `stat` to `chunk` rows at a time."""
@@ -49,6 +56,16 @@ def token_logps_and_entropy(inputs: torch.Tensor, targets: torch.Tensor, head: t
         empty = inputs.new_zeros(0, dtype=torch.float32)
         return empty, empty
     both = _chunked(head if head is not None else (lambda x: x), inputs, targets, chunk, _chunk_logps_entropy)
+    return both[:, 0], both[:, 1]
+
+
+def token_logps_and_mean_logp(inputs: torch.Tensor, targets: torch.Tensor, head: torch.nn.Module | None = None,
+                              chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """log p(target) [M] and (1/V) Σ_v log p(v) [M] (fp32), what label smoothing needs; inputs as above."""
+    if inputs.shape[0] == 0:
+        empty = inputs.new_zeros(0, dtype=torch.float32)
+        return empty, empty
+    both = _chunked(head if head is not None else (lambda x: x), inputs, targets, chunk, _chunk_logps_mean)
     return both[:, 0], both[:, 1]
 
 

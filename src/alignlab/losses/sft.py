@@ -22,3 +22,16 @@ def causal_lm_nll(logits: torch.Tensor, labels: torch.Tensor, label_smoothing: f
     picked = logits[:, :-1][mask]  # [N, V], only target positions
     nll = F.cross_entropy(picked.float(), targets[mask], reduction="sum", label_smoothing=label_smoothing)
     return nll, {"tokens": mask.sum()}
+
+
+def token_nll(logps: torch.Tensor, mean_logps: torch.Tensor | None = None, label_smoothing: float = 0.0
+              ) -> torch.Tensor:
+    """The same summed NLL from per-token log-probs of the targets only (as `algorithms.logprobs` computes them,
+    with no [tokens, V] logits): L = −Σ_t [(1−ε) log p(y_t) + ε (1/V) Σ_v log p(v)], which is
+    `F.cross_entropy(..., label_smoothing=ε, reduction="sum")` (Szegedy et al. 2016, "Rethinking the Inception
+    Architecture", §7). Positions outside the loss carry 0 in both inputs.
+    """
+    # logps, mean_logps: [B, T-1] (or any shape), 0 where no loss
+    if not label_smoothing:
+        return -logps.sum()
+    return -((1 - label_smoothing) * logps.sum() + label_smoothing * mean_logps.sum())

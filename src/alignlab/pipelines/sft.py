@@ -30,6 +30,6 @@ def _describe(s: dict) -> str:
 
 def run_sft(cfg: Config, command: str = "", resume: Path | None = None, corpus_spec=None) -> dict:
     """Train; returns {"run_dir", "train", "eval", "steps"}. Exceptions leave the run resumable."""
-    method = OfflineMethod(SFT(cfg.sft.label_smoothing),
+    method = OfflineMethod(SFT(cfg.sft.label_smoothing, cfg.model.chunk_tokens),
                            lambda c, tok: prepare_sft_data(c, tok, corpus_spec), _describe)
     return run_offline(cfg, method, command, resume)
