@@ -1,6 +1,8 @@
 import random
 
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alignlab.data.batching import LengthGroupedBatchSampler, pad_collate
 from alignlab.data.sft import IGNORE
@@ -37,3 +39,28 @@ def test_pad_collate_right_and_left():
     left = pad_collate(0, "left")(ex)
     assert left["input_ids"].tolist() == [[5, 6, 7], [0, 0, 8]]
     assert torch.equal(left["attention_mask"], torch.tensor([[1, 1, 1], [0, 0, 1]]))
+
+
+def _cheapest(lengths: list[int], k: int) -> int:
+    """Least padded size of `lengths` cut into k groups, by trying every cut of the sorted order."""
+    import itertools
+
+    s = sorted(lengths, reverse=True)
+    n = len(s)
+    return min(sum((b[t + 1] - b[t]) * s[b[t]] for t in range(k))
+               for cuts in itertools.combinations(range(1, n), k - 1) for b in [[0, *cuts, n]])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(1, 80), min_size=1, max_size=9), st.sampled_from([0.0, 0.05, 0.2, 1.0]))
+def test_length_groups_are_the_fewest_and_cheapest_within_the_padding_limit(lengths, max_padding):
+    from alignlab.data.batching import length_groups
+
+    groups = length_groups(lengths, max_padding)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths))) and all(groups)
+    padded, real = sum(len(g) * max(lengths[i] for i in g) for g in groups), sum(lengths)
+    assert padded - real <= max_padding * padded + 1e-9
+    assert padded == _cheapest(lengths, len(groups))  # the best cut for this many groups
+    if len(groups) > 1:  # one group fewer could not meet the limit
+        fewer = _cheapest(lengths, len(groups) - 1)
+        assert fewer - real > max_padding * fewer

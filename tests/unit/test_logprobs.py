@@ -112,12 +112,33 @@ def _unpadded(model, ids, mask) -> float:
 @pytest.mark.parametrize("side", ["right", "left"])
 def test_sequence_logps_mask_prompt_and_padding_on_both_sides(make, side):
     model = make()
-    batch = preference_collate(0, side)(PAIRS)
+    batch = preference_collate(0, side, max_padding=None)(PAIRS)
     with torch.no_grad():
         sums, counts = sequence_logps(model, batch["input_ids"], batch["attention_mask"], batch["loss_mask"], chunk=2)
         expected = [_unpadded(model, e[f"{s}_ids"], e[f"{s}_mask"]) for s in ("chosen", "rejected") for e in PAIRS]
     assert counts.tolist() == [3, 2, 5, 1]  # reply tokens after position 0; prompts and pads never count
     torch.testing.assert_close(sums, torch.tensor(expected), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("make", [_gpt2, _llama], ids=["gpt2", "llama"])
+def test_forward_groups_give_the_same_logps_and_gradients_as_one_padded_batch(make):
+    """Pair batches cut into forward groups (less padding) give the one-tensor batch's log-probs, in its order."""
+    from alignlab.algorithms.logprobs import batch_sequence_logps
+    from alignlab.data.batching import batch_tokens
+
+    model = make()
+    one, grouped = preference_collate(0, max_padding=None)(PAIRS), preference_collate(0, max_padding=0.0)(PAIRS)
+    assert len(grouped["groups"]) > 1 and batch_tokens(grouped)[1] < batch_tokens(one)[1]
+    sums, counts = batch_sequence_logps(model, grouped, chunk=2)
+    sums.sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    ref_sums, ref_counts = sequence_logps(model, one["input_ids"], one["attention_mask"], one["loss_mask"], chunk=2)
+    ref_sums.sum().backward()
+    assert counts.tolist() == ref_counts.tolist() == [3, 2, 5, 1]
+    torch.testing.assert_close(sums, ref_sums, atol=1e-5, rtol=0)
+    for g, p in zip(grads, model.parameters(), strict=True):
+        torch.testing.assert_close(g, p.grad, atol=1e-5, rtol=1e-4)
 
 
 def test_sequence_logps_through_lora_with_a_saved_head():
@@ -128,7 +149,7 @@ def test_sequence_logps_through_lora_with_a_saved_head():
     with torch.no_grad():
         for p in model.parameters():
             p.add_(0.01 * torch.randn_like(p))  # adapters and the saved head away from their initial values
-    batch = preference_collate(0)(PAIRS)
+    batch = preference_collate(0, max_padding=None)(PAIRS)
     sums, _ = sequence_logps(model, batch["input_ids"], batch["attention_mask"], batch["loss_mask"])
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                    position_ids=(batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)).logits

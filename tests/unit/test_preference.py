@@ -5,6 +5,7 @@ from datasets import Dataset
 from alignlab.algorithms.reward_model import RewardModelTraining, pair_collate
 from alignlab.config.data import DataConfig
 from alignlab.config.offline import RMConfig
+from alignlab.data.batching import batch_tokens
 from alignlab.data.preference import encode_for_reward, labelled_pairs, read_pairs
 from alignlab.data.sources import DataError
 
@@ -69,12 +70,18 @@ def test_reward_inputs_keep_the_end():
 
 
 def test_pair_collate_stacks_chosen_then_rejected():
-    batch = pair_collate(0)([{"chosen_ids": [5, 6, 7], "rejected_ids": [8], "score_gap": 0.5},
-                             {"chosen_ids": [9], "rejected_ids": [1, 2], "score_gap": 0.0}])
+    examples = [{"chosen_ids": [5, 6, 7], "rejected_ids": [8], "score_gap": 0.5},
+                {"chosen_ids": [9], "rejected_ids": [1, 2], "score_gap": 0.0}]
+    batch = pair_collate(0, max_padding=None)(examples)
     assert batch["input_ids"].tolist() == [[5, 6, 7], [9, 0, 0], [8, 0, 0], [1, 2, 0]]
     assert batch["attention_mask"].sum().item() == 7
     assert RewardModelTraining().weight(batch) == 2
     assert torch.equal(batch["score_gap"], torch.tensor([0.5, 0.0]))
+    # Forward groups (the default): no padding is allowed at 0, so the lengths 3 | 2 | 1, 1 make three groups
+    grouped = pair_collate(0, max_padding=0.0)(examples)
+    assert [g["input_ids"].tolist() for g in grouped["groups"]] == [[[5, 6, 7]], [[1, 2]], [[9], [8]]]
+    assert grouped["order"].tolist() == [0, 2, 3, 1] and RewardModelTraining().weight(grouped) == 2
+    assert batch_tokens(grouped) == (7, 7) and batch_tokens(batch) == (7, 12)
 
 
 class _Chars(_CharTokenizer):
@@ -105,7 +112,7 @@ def test_preference_collate_pads_both_sides_and_carries_reference_logps():
 
     ex = [{"chosen_ids": [5, 6, 7], "chosen_mask": [0, 1, 1], "rejected_ids": [5, 8], "rejected_mask": [0, 1],
            "ref_chosen": -1.5, "ref_rejected": -2.5}]
-    right, left = preference_collate(0)(ex), preference_collate(0, "left")(ex)
+    right, left = preference_collate(0, max_padding=None)(ex), preference_collate(0, "left", max_padding=None)(ex)
     assert right["input_ids"].tolist() == [[5, 6, 7], [5, 8, 0]] and left["input_ids"].tolist() == [[5, 6, 7], [0, 5, 8]]
     assert right["loss_mask"].tolist() == [[0, 1, 1], [0, 1, 0]] and left["loss_mask"].tolist() == [[0, 1, 1], [0, 0, 1]]
     assert left["attention_mask"].tolist() == [[1, 1, 1], [0, 1, 1]]

@@ -1,6 +1,7 @@
 """The DPO family as a plug-in of the offline loop: pairs → one forward → per-pair loss (`loss.name`).
 
-Chosen and rejected replies of a batch run in one forward pass ([chosen_1..B, rejected_1..B]); reference
+Chosen and rejected replies of a batch ([chosen_1..B, rejected_1..B]) run together, in as few forward passes as
+keep padding under `data.batching.MAX_PADDING` (`batch_sequence_logps`); reference
 log-probs come from the batch (precomputed) or from a reference strategy (see algorithms.reference). β follows
 its schedule per optimizer step (`begin_step`), so gradient accumulation does not change it.
 """
@@ -11,9 +12,9 @@ import math
 
 import torch
 
-from alignlab.algorithms.logprobs import sequence_logps
+from alignlab.algorithms.logprobs import batch_sequence_logps
 from alignlab.config.offline import BetaConfig, LossConfig
-from alignlab.data.batching import preference_collate
+from alignlab.data.batching import batch_rows, preference_collate
 from alignlab.losses.preference import LENGTH_NORMALIZED_BY_DEFAULT, PREFERENCE_LOSSES, pair_accuracy
 
 PAIR_METRICS = ("reward_chosen", "reward_rejected", "margin", "accuracy", "logps_chosen", "logps_rejected")
@@ -53,7 +54,7 @@ class PreferenceOptimisation:
         return preference_collate(pad_id)
 
     def weight(self, batch: dict) -> int:
-        return batch["input_ids"].shape[0] // 2  # pairs
+        return batch_rows(batch) // 2  # pairs
 
     def _reference_logps(self, model, batch: dict) -> torch.Tensor | None:
         if "ref_logps" in batch:
@@ -66,8 +67,7 @@ class PreferenceOptimisation:
     def pair_losses(self, model, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Per-pair loss [B] and per-pair metrics, each [B]."""
         ref = self._reference_logps(model, batch)  # [2B] or None; before the policy pass (no graph kept)
-        logps, tokens = sequence_logps(model, batch["input_ids"], batch["attention_mask"], batch["loss_mask"],
-                                       self.chunk_tokens)  # [2B], [2B]
+        logps, tokens = batch_sequence_logps(model, batch, self.chunk_tokens)  # [2B], [2B]
         tokens = tokens.clamp(min=1).float()
         scale = tokens if self.normalize else torch.ones_like(tokens)
         pc, pr = (logps / scale).chunk(2)  # [B] each

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from alignlab.data.batching import forward_groups, regroup
 from alignlab.losses.logprobs import (
     hidden_token_logps,
     logits_token_logps,
@@ -101,6 +102,13 @@ def sequence_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
     """(Σ log p of masked tokens [N] fp32, masked token count [N]); loss_mask[:, t] = 1 marks token t."""
     per_token, select = token_logps(model, input_ids, attention_mask, loss_mask, chunk)  # [N, T-1]
     return per_token.sum(-1), select.sum(-1)
+
+
+def batch_sequence_logps(model, batch: dict, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+    """`sequence_logps` of a pair batch ([2B] each, in the batch's row order), one forward per forward group."""
+    parts = [sequence_logps(model, g["input_ids"], g["attention_mask"], g["loss_mask"], chunk)
+             for g in forward_groups(batch)]
+    return regroup([p[0] for p in parts], batch), regroup([p[1] for p in parts], batch)
 
 
 def unwrap(model):

@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from alignlab.algorithms.logprobs import sequence_logps, token_logps, unwrap
+from alignlab.algorithms.logprobs import batch_sequence_logps, token_logps, unwrap
 from alignlab.models.merge import ema_update_
 
 REFERENCE_ADAPTER = "reference"
@@ -42,7 +42,7 @@ def frozen_eval(model):
 
 
 def _batch_logps(model, batch: dict, chunk: int) -> torch.Tensor:
-    return sequence_logps(model, batch["input_ids"], batch["attention_mask"], batch["loss_mask"], chunk)[0]
+    return batch_sequence_logps(model, batch, chunk)[0]
 
 
 def _canonical(name: str) -> str:

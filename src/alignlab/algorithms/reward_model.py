@@ -1,29 +1,36 @@
 """Reward-model training as a plug-in of the offline loop: pairs → one forward → Bradley–Terry.
 
-Chosen and rejected sequences of a batch are padded to one width and run in a single forward pass
-([chosen_1..chosen_B, rejected_1..rejected_B]); the scalar head's outputs are split back into r_c, r_r.
+Chosen and rejected sequences of a batch ([chosen_1..chosen_B, rejected_1..rejected_B]) run in as few forward
+passes as keep padding under `data.batching.MAX_PADDING` (usually one or two); the scalar head's outputs are put
+back in order and split into r_c, r_r.
 """
 
 from __future__ import annotations
 
 import torch
 
-from alignlab.data.batching import pad_right
+from alignlab.data.batching import MAX_PADDING, batch_rows, forward_groups, grouped_rows, pad_side, regroup
 from alignlab.losses.reward import bradley_terry
 
 
-def pair_collate(pad_id: int):
-    """[{"chosen_ids", "rejected_ids", "score_gap"}] → input_ids [2B, T] (right-padded), mask, score_gap [B]."""
-    def collate(examples: list[dict]) -> dict[str, torch.Tensor]:
-        ids, mask = pad_right([e["chosen_ids"] for e in examples] + [e["rejected_ids"] for e in examples], pad_id)
-        gap = torch.tensor([e["score_gap"] for e in examples], dtype=torch.float32)
-        return {"input_ids": ids, "attention_mask": mask, "score_gap": gap}
+def pair_collate(pad_id: int, max_padding: float | None = MAX_PADDING):
+    """[{"chosen_ids", "rejected_ids", "score_gap"}] → input_ids and attention_mask of 2B right-padded rows (as
+    forward groups with `max_padding`, else one [2B, T] tensor each), score_gap [B]."""
+    def collate(examples: list[dict]) -> dict:
+        seqs = [e["chosen_ids"] for e in examples] + [e["rejected_ids"] for e in examples]
+        rows, pads = {"input_ids": seqs, "attention_mask": [[1] * len(s) for s in seqs]}, {"input_ids": pad_id,
+                                                                                          "attention_mask": 0}
+        batch = (grouped_rows(rows, pads, "right", max_padding) if max_padding is not None
+                 else {name: pad_side(v, pads[name]) for name, v in rows.items()})
+        batch["score_gap"] = torch.tensor([e["score_gap"] for e in examples], dtype=torch.float32)
+        return batch
     return collate
 
 
 def pair_rewards(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """(r_c, r_r), each [B], from one forward pass over the stacked pair batch."""
-    rewards = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, 0]  # [2B]
+    rewards = regroup([model(input_ids=g["input_ids"], attention_mask=g["attention_mask"]).logits[:, 0]
+                       for g in forward_groups(batch)], batch)  # [2B]
     return rewards.float().chunk(2)
 
 
@@ -45,7 +52,7 @@ class RewardModelTraining:
         return pair_collate(pad_id)
 
     def weight(self, batch: dict) -> int:
-        return batch["input_ids"].shape[0] // 2  # pairs
+        return batch_rows(batch) // 2  # pairs
 
     def _margin(self, batch: dict) -> torch.Tensor:
         return self.margin + self.margin_scale * batch["score_gap"]  # [B]

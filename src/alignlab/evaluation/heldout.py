@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 
 import torch
+from accelerate.utils import send_to_device
 
-from alignlab.algorithms.logprobs import sequence_logps
+from alignlab.algorithms.logprobs import batch_sequence_logps, sequence_logps
 from alignlab.algorithms.reference import frozen_eval
 from alignlab.data.batching import pad_collate, preference_collate
 from alignlab.evaluation.metrics import mean_ci, ranking_accuracy
@@ -19,7 +20,7 @@ from alignlab.losses.sft import IGNORE
 
 def _batches(examples: list[dict], collate, batch_size: int, device):
     for s in range(0, len(examples), batch_size):
-        yield {k: v.to(device) for k, v in collate(examples[s:s + batch_size]).items()}
+        yield send_to_device(collate(examples[s:s + batch_size]), device)
 
 
 def pair_metrics(model, reference, examples: list[dict], pad_id: int, beta: float, batch_size: int = 16,
@@ -31,7 +32,7 @@ def pair_metrics(model, reference, examples: list[dict], pad_id: int, beta: floa
     margins, raw = [], []
     with frozen_eval(model):
         for batch in _batches(examples, preference_collate(pad_id), batch_size, device):
-            logps, _ = sequence_logps(model, batch["input_ids"], batch["attention_mask"], batch["loss_mask"], chunk)
+            logps, _ = batch_sequence_logps(model, batch, chunk)
             ref = reference.logps(model, batch, chunk) if reference is not None else torch.zeros_like(logps)
             pc, pr = logps.float().chunk(2)  # [B] each
             rc, rr = ref.float().chunk(2)

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from transformers import PreTrainedTokenizerBase
 
 from alignlab.config import Config
-from alignlab.data.batching import LengthGroupedBatchSampler
+from alignlab.data.batching import LengthGroupedBatchSampler, batch_tokens
 from alignlab.runs.metrics import MetricsLog
 from alignlab.runs.progress import progress_bar
 from alignlab.runs.rundir import RunDir
@@ -189,8 +189,8 @@ def _optimizer_step(r: OfflineRun, s: OfflineState, window) -> dict:
         loss_sum += loss.item()
         for k, v in metrics.items():
             sums[k] = sums.get(k, 0.0) + float(v)
-        real_tokens += int(batch["attention_mask"].sum())
-        padded_tokens += batch["attention_mask"].numel()
+        real, padded = batch_tokens(batch)
+        real_tokens, padded_tokens = real_tokens + real, padded_tokens + padded
     max_norm = r.cfg.train.max_grad_norm or float("inf")
     grad_norm = acc.clip_grad_norm_(model.parameters(), max_norm)
     if not torch.isfinite(grad_norm) and r.cfg.train.mixed_precision != "fp16":

@@ -68,7 +68,7 @@ class ReferenceCache:
 def compute_reference(strategy, model, examples: list[dict], collate, batch_size: int, accelerator, chunk: int,
                       title: str, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Reference log-probs (chosen [N], rejected [N]) of every pair; processes split the pairs between them."""
-    from accelerate.utils import gather_object
+    from accelerate.utils import gather_object, send_to_device
 
     mine = list(range(accelerator.process_index, len(examples), accelerator.num_processes))
     mine.sort(key=lambda i: -max(len(examples[i]["chosen_ids"]), len(examples[i]["rejected_ids"])))  # less padding
@@ -76,7 +76,7 @@ def compute_reference(strategy, model, examples: list[dict], collate, batch_size
     results = []
     with progress_bar(title, len(batches), enabled=progress and accelerator.is_main_process) as bar:
         for k, idx in enumerate(batches):
-            batch = {name: t.to(accelerator.device) for name, t in collate([examples[i] for i in idx]).items()}
+            batch = send_to_device(collate([examples[i] for i in idx]), accelerator.device)
             with accelerator.autocast():
                 chosen, rejected = strategy.logps(model, batch, chunk).float().chunk(2)
             results += list(zip(idx, chosen.tolist(), rejected.tolist(), strict=True))
