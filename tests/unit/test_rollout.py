@@ -52,3 +52,19 @@ def test_greedy_rollouts_are_refused(policy):
     model, tok = policy
     with pytest.raises(ValueError, match="must sample"):
         HFRolloutEngine(model, tok, GenerationConfig(do_sample=False))
+
+
+@pytest.mark.parametrize("sampling", [{"temperature": 1.0, "top_k": 0}, {"temperature": 0.7, "top_k": 5,
+                                                                         "repetition_penalty": 1.3}])
+def test_behaviour_logps_from_generation_equal_a_second_forward(policy, sampling):
+    """Generation's own unprocessed logits give the policy's log-probs and entropies of the sampled tokens (also
+    when temperature, top-k or a penalty shape the sampling): the same as the full forward they replace."""
+    model, tok = policy
+    cfg = GenerationConfig(max_new_tokens=10, batch_size=2, **sampling)
+    ours = HFRolloutEngine(model, tok, cfg).generate(["the film", "a fine cast was good", "bad"], k=3, seed=1)
+    forward = HFRolloutEngine(model, tok, cfg.model_copy(update={"logps_from_generation": False})).generate(
+        ["the film", "a fine cast was good", "bad"], k=3, seed=1)
+    assert torch.equal(ours.input_ids, forward.input_ids) and torch.equal(ours.response_mask, forward.response_mask)
+    torch.testing.assert_close(ours.logps, forward.logps, atol=1e-5, rtol=0)
+    torch.testing.assert_close(ours.entropy, forward.entropy, atol=1e-5, rtol=0)
+    assert (ours.logps[~ours.token_mask] == 0).all() and (ours.entropy[ours.token_mask] > 0).all()

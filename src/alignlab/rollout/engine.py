@@ -1,7 +1,10 @@
 """The rollout engine of online RL: k sampled replies per prompt, as tensors the loop can train on.
 
 `RolloutEngine` is the interface the algorithms see; `HFRolloutEngine` implements it with transformers
-`generate` (KV cache, left padding, the `generation` config, EOS stops). Another engine (e.g. vLLM on GPUs) only
+`generate` (KV cache, left padding, the `generation` config, EOS stops). The behaviour log-probs and entropies
+come from generation's own unprocessed logits (`output_logits`: the policy's distribution before temperature,
+top-k, penalties), so a rollout costs no forward pass beyond generation; `generation.logps_from_generation=false`
+recomputes them with one full forward instead. Another engine (e.g. vLLM on GPUs) only
 has to return the same `Rollout`. Sampling must stay on: greedy rollouts make the k samples of a prompt identical
 and every group-relative advantage zero (a bug of study B's code), so the engine refuses `do_sample=false`.
 """
@@ -17,6 +20,7 @@ from alignlab.algorithms.logprobs import token_stats
 from alignlab.algorithms.reference import frozen_eval
 from alignlab.config.common import GenerationConfig
 from alignlab.generation.sample import format_prompts, hf_generation_config
+from alignlab.losses.logprobs import token_logps_and_entropy
 
 
 @dataclass
@@ -84,18 +88,31 @@ class HFRolloutEngine:
         finally:
             self.tok.padding_side = side
         width = enc["input_ids"].shape[1]
-        replies = []
+        replies, scored = [], []
+        own = self.cfg.logps_from_generation
         with frozen_eval(self.model):
             for s in range(0, len(prompts), self.cfg.batch_size):
                 ids = enc["input_ids"][s:s + self.cfg.batch_size].to(device)
                 mask = enc["attention_mask"][s:s + self.cfg.batch_size].to(device)
-                replies += list(self.model.generate(input_ids=ids, attention_mask=mask, generation_config=gen)[:, width:])
+                out = self.model.generate(input_ids=ids, attention_mask=mask, generation_config=gen,
+                                          output_logits=own, return_dict_in_generate=True)
+                new = out.sequences[:, width:]  # [n, R]
+                replies += list(new)
+                if own:  # log p and entropy of each generated token under the unprocessed logits
+                    logits = torch.stack(out.logits, 1)  # [n, R, V]
+                    lp, ent = token_logps_and_entropy(logits.reshape(-1, logits.shape[-1]), new.reshape(-1),
+                                                      chunk=self.chunk)
+                    scored += list(zip(lp.view(new.shape), ent.view(new.shape), strict=True))
+                    del logits, out
                 if progress is not None:
                     progress(min(s + self.cfg.batch_size, len(prompts)))
-        return self._assemble(prompts, enc["input_ids"].to(device), enc["attention_mask"].to(device), replies, k)
+        return self._assemble(prompts, enc["input_ids"].to(device), enc["attention_mask"].to(device), replies, k,
+                              scored or None)
 
-    def _assemble(self, prompts, prompt_ids, prompt_mask, replies: list[torch.Tensor], k: int) -> Rollout:
-        # prompt_ids, prompt_mask: [P, W] left-padded; replies: N = P·k tensors of generated ids
+    def _assemble(self, prompts, prompt_ids, prompt_mask, replies: list[torch.Tensor], k: int,
+                  scored: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> Rollout:
+        # prompt_ids, prompt_mask: [P, W] left-padded; replies: N = P·k tensors of generated ids; scored: per
+        # reply (log p [R_i], entropy [R_i]) of its tokens from generation, or None to compute them here
         reply = torch.nn.utils.rnn.pad_sequence(replies, batch_first=True, padding_value=self.tok.pad_token_id)
         keep = _until_first_stop(reply, self.tok.eos_token_id)  # [N, R]
         reply = torch.where(keep, reply, torch.full_like(reply, self.tok.pad_token_id))
@@ -103,7 +120,14 @@ class HFRolloutEngine:
         input_ids = torch.cat([ids, reply], 1)  # [N, T]
         response_mask = torch.cat([torch.zeros_like(pmask), keep.long()], 1)
         attention_mask = torch.cat([pmask, keep.long()], 1)
-        logps, entropy = self._behaviour(input_ids, attention_mask, response_mask)
+        if scored is None:
+            logps, entropy = self._behaviour(input_ids, attention_mask, response_mask)
+        else:  # reply token i sits at column W+i, so its log-prob goes to column W+i−1 of the [N, T-1] layout
+            lp = torch.nn.utils.rnn.pad_sequence([s[0] for s in scored], batch_first=True)  # [N, R]
+            ent = torch.nn.utils.rnn.pad_sequence([s[1] for s in scored], batch_first=True)
+            lead = torch.zeros(lp.shape[0], ids.shape[1] - 1, dtype=torch.float32, device=lp.device)
+            logps = torch.cat([lead, torch.where(keep, lp, 0.0)], 1)  # [N, T-1]
+            entropy = torch.cat([lead, torch.where(keep, ent, 0.0)], 1)
         finished = (keep & (reply == self.tok.eos_token_id)).any(-1)  # [N]
         texts = self.tok.batch_decode(reply, skip_special_tokens=True)
         return Rollout(list(prompts), input_ids, attention_mask, response_mask, logps, entropy, finished, texts, k)
