@@ -64,6 +64,24 @@ def test_precomputed_reference_does_no_reference_pass_and_is_cached(alignlab_hom
     assert _rows(tmp_path / "third", "reference")[0]["train_cache"] == "miss"
 
 
+def test_full_fine_tuning_precomputes_the_reference_by_default_and_still_measures_sampled_kl(alignlab_home,
+                                                                                          tmp_path):
+    """ref.mode=auto in train dpo without LoRA: the cached reference (no reference pass per step); the in-training
+    sampled evaluation keeps a frozen copy for its KL, which starts at 0 (policy = reference before step 1)."""
+    out = run_cli("train", "dpo", *DPO_FAST, "train.max_steps=2", "eval.in_training_prompts=4",
+                  f"ref.cache_dir={tmp_path}/c", f"run_dir={tmp_path}/run")
+    assert "0 reference passes during training" in out.stderr + out.stdout
+    ref = _rows(tmp_path / "run", "reference")[0]
+    assert ref["mode"] == "precomputed" and ref["strategy"] == "PolicyAtStart" and ref["extra_model_params"] > 0
+    samples = _rows(tmp_path / "run", "eval_samples")
+    assert samples[0]["step"] == 0 and samples[0]["kl_k1"] == pytest.approx(0.0, abs=1e-5)
+    assert math.isfinite(samples[-1]["kl_k1"])
+    # without the sampled evaluation there is no second model at all
+    _cli("train", "dpo", *DPO_FAST, "train.max_steps=1", "eval.in_training_prompts=0", f"ref.cache_dir={tmp_path}/c",
+         f"run_dir={tmp_path}/lean")
+    assert _rows(tmp_path / "lean", "reference")[0]["extra_model_params"] == 0
+
+
 def test_lora_reference_is_the_policy_with_adapters_off(alignlab_home, tmp_path):
     _cli("train", "dpo", *DPO_FAST, "lora.r=4", "train.max_steps=2", f"run_dir={tmp_path}/run")
     ref = _rows(tmp_path / "run", "reference")[0]

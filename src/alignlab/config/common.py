@@ -273,8 +273,8 @@ class RefConfig(Section):
     `ref.adapter` is set), that adapter loaded a second time, frozen; adapter_off: the policy with every adapter
     off, i.e. the base model, also when the policy starts from an adapter (needs lora.r>0); precomputed: one pass before training, kept in a persistent
     cache; ema (online verbs, WARP's anchor): a copy of the policy that moves `ema_mu` of the way to it after every
-    optimizer step; none: reference-free losses. auto: none for simpo/orpo, adapter with LoRA, else copy (ema for
-    train warp)."""
+    optimizer step; none: reference-free losses. auto: none for simpo/orpo, adapter with LoRA; for full
+    fine-tuning precomputed in train dpo (its pairs are fixed) and copy in the online verbs (ema for train warp)."""
     adapter: str | None = None
     """A LoRA adapter folder loaded a second time, frozen, as the reference (study D: the SFT adapter). When the
     policy itself starts from an adapter folder, that adapter is the reference by default."""

@@ -119,9 +119,16 @@ class Config(Section):
 
     @property
     def reference_mode(self) -> str:
-        """ref.mode with `auto` resolved (see RefConfig.mode)."""
+        """ref.mode with `auto` resolved for the online verbs, whose replies change (see RefConfig.mode)."""
         if self.ref.mode != "auto":
             return self.ref.mode
         if self.loss.name in REFERENCE_FREE:
             return "none"
         return "adapter" if self.lora.enabled else "copy"
+
+    @property
+    def offline_reference_mode(self) -> str:
+        """ref.mode with `auto` resolved for `train dpo`, whose pairs are fixed: full fine-tuning precomputes the
+        reference once (no second model, no reference pass per step); LoRA switches its adapters off."""
+        mode = self.reference_mode
+        return "precomputed" if self.ref.mode == "auto" and mode == "copy" else mode

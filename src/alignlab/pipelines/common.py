@@ -171,19 +171,21 @@ def open_run_dir(cfg: Config, path: Path, command: str, resuming: bool, is_main:
     return open_run(path) if resuming else create_run(path, cfg, command)
 
 
-def reference_strategy(cfg: Config, model) -> ReferenceStrategy:
+def reference_strategy(cfg: Config, model, mode: str | None = None) -> ReferenceStrategy:
     """The strategy that produces reference log-probs (for precomputed: the one run before training).
 
     The reference adapter is `ref.adapter`, or the adapter folder the policy itself starts from (study D).
+    `mode` is the resolved ref.mode (default: `cfg.reference_mode`).
     """
-    if cfg.reference_mode == "ema":
+    mode = mode or cfg.reference_mode
+    if mode == "ema":
         return EMAAnchor(model, cfg.ref.ema_mu)
-    if cfg.reference_mode == "adapter_off":
+    if mode == "adapter_off":
         return AdapterOff()  # the base model, whatever adapter the policy starts from
     source = resolve_model(cfg.model)
     starts_from_adapter = cfg.lora.enabled and adapter_base(source.name_or_path)
     adapter = cfg.ref.adapter or (source.name_or_path if starts_from_adapter else None)
-    if cfg.reference_mode == "copy":
+    if mode == "copy":
         if adapter:
             source = source.model_copy(update={"name_or_path": adapter})
         return FrozenCopy(load_model(source))

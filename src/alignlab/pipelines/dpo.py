@@ -1,6 +1,7 @@
 """`alignlab train dpo`: preference pairs → policy (+ reference) → the DPO-family loss on the offline loop → final/.
 
-The reference strategy (`ref.mode`, resolved by `Config.reference_mode`):
+The reference strategy (`ref.mode`, resolved by `Config.offline_reference_mode`: auto is precomputed for full
+fine-tuning, adapter with LoRA):
 - copy: a second frozen model loaded from the policy's source;
 - adapter: the LoRA policy with adapters off, or a frozen second adapter (`ref.adapter`, or the adapter the
   policy starts from, as in study D);
@@ -12,11 +13,13 @@ The reference strategy (`ref.mode`, resolved by `Config.reference_mode`):
 
 from __future__ import annotations
 
+import copy
 from functools import partial
 from pathlib import Path
 
 from alignlab.algorithms.dpo import PreferenceOptimisation
-from alignlab.algorithms.reference import FrozenCopy, NamedAdapter
+from alignlab.algorithms.logprobs import unwrap
+from alignlab.algorithms.reference import AdapterOff, FrozenCopy, NamedAdapter
 from alignlab.config import Config, ConfigError
 from alignlab.data.batching import preference_collate
 from alignlab.data.preference import policy_examples, read_pairs
@@ -27,7 +30,7 @@ from alignlab.models.builtin import alignlab_home
 from alignlab.models.loading import disable_dropout
 from alignlab.models.lora import parameter_counts
 from alignlab.pipelines.common import reference_strategy, resolve_data
-from alignlab.pipelines.offline import OfflineMethod, run_offline
+from alignlab.pipelines.offline import OfflineMethod, run_offline, samples_in_training
 from alignlab.runs.progress import console
 from alignlab.training.reference_cache import (
     ReferenceCache,
@@ -62,12 +65,19 @@ class DPOSetup:
 
     def __init__(self, cfg: Config, algorithm: PreferenceOptimisation):
         self.cfg, self.algorithm, self.info = cfg, algorithm, {}
+        self.sampling_reference = None
+        """With precomputed values: the reference the in-training sampled evaluation measures KL to (its replies
+        are new, so their reference log-probs cannot be cached)."""
+
+    def live_reference(self):
+        """The reference of sampled replies during training: the training reference, else the sampling one."""
+        return self.algorithm.reference or self.sampling_reference
 
     def __call__(self, model, tokenizer, train, held, acc, log) -> None:
-        mode = self.cfg.reference_mode
+        mode = self.cfg.offline_reference_mode
         if mode == "none":
             return
-        strategy, extra = reference_strategy(self.cfg, model), 0
+        strategy, extra = reference_strategy(self.cfg, model, mode), 0
         if isinstance(strategy, FrozenCopy):
             extra = parameter_counts(strategy.model)[1]
             strategy.model.to(acc.device)
@@ -76,6 +86,13 @@ class DPOSetup:
             self._precompute(strategy, model, tokenizer, {"train": train, "eval": held or []}, acc)
             if isinstance(strategy, NamedAdapter):
                 model.delete_adapter(strategy.adapter)  # not needed any more: training reads the cached values
+            elif samples_in_training(self.cfg):  # the KL of sampled replies still needs a live reference
+                self.sampling_reference = (strategy if isinstance(strategy, AdapterOff)
+                                           else FrozenCopy(copy.deepcopy(unwrap(model))))
+                if isinstance(self.sampling_reference, FrozenCopy):
+                    self.info |= {"sampling_reference": "copy (KL of in-training samples; eval.in_training_prompts=0 "
+                                                        "drops it)",
+                                  "extra_model_params": parameter_counts(self.sampling_reference.model)[1]}
         else:
             self.algorithm.reference = strategy
         if acc.is_main_process:
@@ -117,7 +134,7 @@ def run_dpo(cfg: Config, command: str = "", resume: Path | None = None) -> dict:
     algorithm = PreferenceOptimisation(cfg.loss, cfg.beta, chunk_tokens=cfg.model.chunk_tokens)
     setup = DPOSetup(cfg, algorithm)
     method = OfflineMethod(algorithm, prepare_dpo_data, _describe, before_training=setup,
-                           reference=lambda: algorithm.reference,
+                           reference=setup.live_reference,
                            prepare_model=lambda model, tok: disable_dropout(model) if cfg.model.disable_dropout else model)
     result = run_offline(cfg, method, command, resume)
     return result | {"reference": setup.info, "reference_passes": algorithm.reference_passes}

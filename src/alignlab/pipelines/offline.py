@@ -56,12 +56,17 @@ class OfflineMethod:
     """The live reference strategy, for KL in the sampling evaluation (None: no KL)."""
 
 
+def samples_in_training(cfg: Config) -> bool:
+    """Whether the offline loop samples held-out replies at its evaluations (`eval.in_training_prompts`)."""
+    return bool(cfg.eval.held_out_prompts(online=False) and cfg.data.eval_split)
+
+
 def sample_evaluator(cfg: Config, tokenizer, reference: Callable[[], object], device: str):
     """model → held-out sampling metrics on `eval.in_training_prompts` prompts × `eval.in_training_k` replies with a
     fixed seed (reward, gold, KL to the live reference, diversity); None when turned off or without prompts."""
     e = cfg.eval
     n_held = e.held_out_prompts(online=False)
-    if not n_held or not cfg.data.eval_split:
+    if not samples_in_training(cfg):
         return None
     try:
         prompts = load_prompts(resolve_data(cfg.data), cfg.data.eval_split)[:n_held]
