@@ -67,6 +67,10 @@ class ModelConfig(Section):
     chunk_tokens: int = Field(1024, gt=0)
     """Reply tokens per chunk of the vocabulary projection + log-sum-exp when log-probs are computed (every
     method and `alignlab eval`): bounds peak memory, same numbers."""
+    fused_kernels: bool = True
+    """Run the tanh-GELU of GPT-2-family models as PyTorch's fused kernel (F.gelu(approximate="tanh"): the same
+    formula as transformers' python `gelu_new`, equal up to float rounding, ~10 % faster steps on CPU) and AdamW /
+    Adam with fused=True where PyTorch has it for the device. false keeps transformers' and PyTorch's defaults."""
     disable_dropout: bool = True
     """dpo and the online methods: set every dropout probability of the policy (LoRA dropout included) to 0;
     with dropout the policy's log-ratio to the reference is noisy even before training. false keeps it."""

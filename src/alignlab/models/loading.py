@@ -102,7 +102,23 @@ def load_model(cfg: ModelConfig, trainable_adapter: bool = False, head: str = "c
         model = PeftModel.from_pretrained(model, source, is_trainable=trainable_adapter)
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if cfg.fused_kernels:
+        fuse_activations(model)
     return model
+
+
+def fuse_activations(model: torch.nn.Module) -> int:
+    """Replace transformers' python tanh-GELU (`gelu_new`: five elementwise ops, each kept for backward) with the
+    fused kernel of the same formula; returns how many were replaced."""
+    from transformers.activations import GELUTanh, NewGELUActivation
+
+    swapped = 0
+    for module in list(model.modules()):
+        for name, child in module.named_children():
+            if type(child) is NewGELUActivation:
+                setattr(module, name, GELUTanh())
+                swapped += 1
+    return swapped
 
 
 def position_limit(model) -> int | None:

@@ -124,7 +124,7 @@ def train_offline(r: OfflineRun, resume_from=None) -> dict:
     cfg, acc = r.cfg, r.accelerator
     loader, sampler = make_loader(r.train_examples, cfg, r.algorithm, r.tokenizer.pad_token_id, shuffle=True)
     n_steps = total_steps(cfg, len(loader))
-    optimizer = build_optimizer(r.model, cfg.optimizer)
+    optimizer = build_optimizer(r.model, cfg.optimizer, fused=cfg.model.fused_kernels)
     scheduler = build_scheduler(optimizer, cfg.scheduler, n_steps)
     model, optimizer, loader = acc.prepare(r.model, optimizer, loader)
     s = OfflineState(model, optimizer, scheduler, _eval_loaders(r, acc), n_steps, len(loader))

@@ -214,7 +214,7 @@ def train_online(r: OnlineRun, resume_from=None) -> dict:
     cfg, acc = r.cfg, r.accelerator
     n_iter = cfg.rl.iterations
     trainable = torch.nn.ModuleDict({"policy": r.policy} | ({"critic": r.critic} if r.critic is not None else {}))
-    optimizer = build_optimizer(trainable, cfg.optimizer)
+    optimizer = build_optimizer(trainable, cfg.optimizer, fused=cfg.model.fused_kernels)
     scheduler = build_scheduler(optimizer, cfg.scheduler, n_iter * steps_per_iteration(cfg))
     policy, optimizer = acc.prepare(r.policy, optimizer)
     critic = acc.prepare(r.critic) if r.critic is not None else None
