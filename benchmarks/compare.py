@@ -40,6 +40,9 @@ MAX_LENGTH = 128
 RL_PROMPTS, RL_K, RL_NEW_TOKENS, KL_BETA = 2, 4, 32, 0.05
 SIZES = {"small": {"n_embd": 64, "n_layer": 2, "n_head": 2}, "large": {"n_embd": 256, "n_layer": 12, "n_head": 4}}
 WORKLOADS = ("sft", "dpo-copy", "dpo-precomputed", "dpo-adapter", "rm", "rloo", "grpo", "ppo")
+ABLATIONS = {"sft-unfused": ("sft", ["model.fused_kernels=false"]),
+             "rloo-forward": ("rloo", ["generation.logps_from_generation=false"])}
+"""alignlab alone with one of its speed-ups turned off (`--workloads sft,sft-unfused`): the change, side by side."""
 TRL_HAS = {"sft", "dpo-copy", "dpo-precomputed", "dpo-adapter", "rm", "rloo", "grpo"}
 """TRL 1.x moved PPO to trl.experimental; the harness times alignlab's PPO alone."""
 OFFLINE = {"sft", "dpo-copy", "dpo-precomputed", "dpo-adapter", "rm"}
@@ -126,8 +129,12 @@ def _real_tokens_per_row(workload: str, rows: list[dict], tok) -> float:
 # ---------------------------------------------------------------------------------------------- alignlab
 
 
-def _ours_config(workload: str, workdir: Path, size: str, steps: int, run_dir: Path):
+def _ours_config(workload: str, workdir: Path, size: str, steps: int, run_dir: Path, extra: tuple = ()):
     from alignlab.config import load_config
+
+    if workload in ABLATIONS:
+        base, off = ABLATIONS[workload]
+        return _ours_config(base, workdir, size, steps, run_dir, tuple(off))
 
     model = workdir / f"model-{size}{'-rm' if workload == 'rm' else ''}"
     common = [f"model.name_or_path={model}", f"run_dir={run_dir}", "seed=0", f"optimizer.lr={LR}",
@@ -135,7 +142,7 @@ def _ours_config(workload: str, workdir: Path, size: str, steps: int, run_dir: P
               "train.max_grad_norm=1.0", "train.grad_accum=1", "train.log_every=1", "train.eval_every=null",
               "train.save_every=null", "eval.in_training_prompts=0", "logging.report_to=[]",
               "logging.progress=false", "model.device=cpu", "data.eval_split=null", "data.eval_fraction=0.0",
-              f"data.max_length={MAX_LENGTH}"]
+              f"data.max_length={MAX_LENGTH}", *extra]
     offline = [*common, "train.eval_train_samples=0", "train.eval_each_epoch=false",
                f"train.batch_size={ROWS_PER_STEP}", f"train.max_steps={steps}"]
     if workload == "sft":
@@ -196,11 +203,11 @@ def _ours_parity(workload: str, workdir: Path, size: str) -> dict:
     model, tok = load_policy(cfg, verbose=False, head=RM_HEAD if verb == "rm" else "causal_lm")
     torch.manual_seed(0)
     if verb == "sft":
+        from datasets import Dataset
+
         from alignlab.algorithms.sft import SFT
         from alignlab.data.batching import pad_collate
         from alignlab.data.sft import tokenize_rows
-
-        from datasets import Dataset
 
         examples = tokenize_rows(Dataset.from_list(_read(workdir / "sft.jsonl", ROWS_PER_STEP)), tok, cfg.data)[0]
         seqs = [e["input_ids"] for e in examples]
@@ -420,7 +427,7 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=Path(".bench-fixtures"))
     ap.add_argument("--out", type=Path)
     ap.add_argument("--child", choices=["alignlab", "trl"], dest="framework")
-    ap.add_argument("--workload", choices=WORKLOADS)
+    ap.add_argument("--workload", choices=[*WORKLOADS, *ABLATIONS])
     ap.add_argument("--size", choices=sorted(SIZES))
     args = ap.parse_args()
     if args.framework:
@@ -461,7 +468,7 @@ def _summarise(size: str, workload: str, runs: dict) -> dict:
         s = statistics.median(r["s_per_step"] for r in ok)
         tokens = next((r.get("tokens_per_row") for f2 in runs for r in runs[f2] if r.get("tokens_per_row")), None)
         row[f] = {"s_per_step": round(s, 4), "peak_rss_mib": max(r["peak_rss_mib"] for r in ok),
-                  "tokens_per_s": round(tokens * ROWS_PER_STEP * (1 if workload == "sft" else 2) / s, 1)
+                  "tokens_per_s": round(tokens * ROWS_PER_STEP * (1 if ABLATIONS.get(workload, (workload,))[0] == "sft" else 2) / s, 1)
                   if tokens else None, "repeats": len(ok), "parity": {k: ok[0].get(k) for k in ("ids", "mask", "loss0")}}
     if "trl" in row and "s_per_step" in row.get("trl", {}) and "s_per_step" in row.get("alignlab", {}):
         a, t = row["alignlab"], row["trl"]

@@ -27,7 +27,11 @@ def test_chunked_logits_logps_equal_log_softmax_gather():
                                atol=1e-5, rtol=0)
 
 
-def test_chunked_head_logps_equal_full_projection_with_gradients():
+@pytest.mark.parametrize("recompute_above", [0, 2**24], ids=["recomputed-in-backward", "kept"])
+def test_chunked_head_logps_equal_full_projection_with_gradients(monkeypatch, recompute_above):
+    import alignlab.losses.logprobs as lp
+
+    monkeypatch.setattr(lp, "RECOMPUTE_ABOVE", recompute_above)  # both backward paths: checkpointed and kept
     g = torch.Generator().manual_seed(1)
     head = torch.nn.Linear(16, 300, bias=False)
     hidden = torch.randn(21, 16, generator=g, requires_grad=True)

@@ -2,7 +2,8 @@
 
 log p(t) = z_t − logsumexp(z): gather the target logit, take the log-sum-exp chunk by chunk. Only one chunk of
 fp32 logits [chunk, V] exists at a time, in the forward pass and (through activation checkpointing of each
-chunk) in the backward pass too, instead of [tokens, V] fp32 plus its log-softmax.
+chunk) in the backward pass too, instead of [tokens, V] fp32 plus its log-softmax. When all the logits together
+are small (≤ `RECOMPUTE_ABOVE` elements) they are kept for backward instead of projected twice.
 """
 
 from __future__ import annotations
@@ -32,19 +33,26 @@ def _chunk_logps_mean(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tens
     return torch.stack([z.gather(-1, targets[:, None]).squeeze(-1) - lse, z.mean(-1) - lse], -1)
 
 
+RECOMPUTE_ABOVE = 2**24
+"""fp32 logit elements (64 MiB) above which each chunk's logits are recomputed in backward instead of kept."""
+
+
 def _chunked(project: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, targets: torch.Tensor,
              chunk: int, stat: Callable = _chunk_logps) -> torch.Tensor:
     """Apply `project` (identity or the lm_head) and `stat` to `chunk` rows at a time."""
     def piece(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return stat(project(x), t)
 
+    vocab = getattr(project, "out_features", None) or inputs.shape[-1]
+    grad = torch.is_grad_enabled() and (inputs.requires_grad or any(
+        p.requires_grad for p in getattr(project, "parameters", lambda: [])()))
+    # Recompute each chunk's logits in backward rather than keep [c, V] fp32 per chunk alive until then, unless
+    # all of them together are small (then keeping them is cheaper than projecting twice).
+    recompute = grad and inputs.shape[0] * vocab > RECOMPUTE_ABOVE
     out = []
     for start in range(0, inputs.shape[0], chunk):
         x, t = inputs[start:start + chunk], targets[start:start + chunk]
-        # Recompute the chunk's logits in backward rather than keep [c, V] fp32 per chunk alive until then.
-        grad = torch.is_grad_enabled() and (x.requires_grad or any(
-            p.requires_grad for p in getattr(project, "parameters", lambda: [])()))
-        out.append(checkpoint(piece, x, t, use_reentrant=False) if grad else piece(x, t))
+        out.append(checkpoint(piece, x, t, use_reentrant=False) if recompute else piece(x, t))
     return torch.cat(out) if out else inputs.new_zeros(0, dtype=torch.float32)
 
 
