@@ -29,11 +29,13 @@ def padding(verb: str, batch_size: int | None) -> dict:
         pad_collate,
         preference_collate,
     )
+    from alignlab.pipelines.builtins import ensure_builtins
     from alignlab.pipelines.common import load_policy
 
     data = ["data.dataset=builtin:reviews-prefs"] if verb == "dpo" else []  # pairs that need no `alignlab pairs` run
     cfg = load_config(f"{verb}/reviews-tiny", ["model.device=cpu", "logging.progress=false",
                                                 "model.name_or_path=builtin:reviews-tiny", *data])
+    ensure_builtins(cfg)  # builds the built-in model and data the first time (as every CLI verb does)
     _, tok = load_policy(cfg, verbose=False, head="reward" if verb == "rm" else "causal_lm")
     if verb == "sft":
         from alignlab.pipelines.sft import prepare_sft_data
