@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from alignlab.data.batching import MAX_PADDING, batch_rows, forward_groups, grouped_rows, pad_side, regroup
+from alignlab.data.batching import MAX_PADDING, batch_rows, forward_groups, pad_rows, regroup
 from alignlab.losses.reward import bradley_terry
 
 
@@ -18,10 +18,8 @@ def pair_collate(pad_id: int, max_padding: float | None = MAX_PADDING):
     forward groups with `max_padding`, else one [2B, T] tensor each), score_gap [B]."""
     def collate(examples: list[dict]) -> dict:
         seqs = [e["chosen_ids"] for e in examples] + [e["rejected_ids"] for e in examples]
-        rows, pads = {"input_ids": seqs, "attention_mask": [[1] * len(s) for s in seqs]}, {"input_ids": pad_id,
-                                                                                          "attention_mask": 0}
-        batch = (grouped_rows(rows, pads, "right", max_padding) if max_padding is not None
-                 else {name: pad_side(v, pads[name]) for name, v in rows.items()})
+        batch = pad_rows({"input_ids": seqs, "attention_mask": [[1] * len(s) for s in seqs]},
+                         {"input_ids": pad_id, "attention_mask": 0}, "right", max_padding)
         batch["score_gap"] = torch.tensor([e["score_gap"] for e in examples], dtype=torch.float32)
         return batch
     return collate

@@ -64,7 +64,7 @@ def length_groups(lengths: list[int], max_padding: float = MAX_PADDING) -> list[
     # best[j]: least padded size of lens[:j] in k groups; cut[k][j]: where the last of those groups starts
     best = [0] + [j * lens[0] for j in range(1, n + 1)]  # k = 1
     cuts = [[0] * (n + 1)]
-    while best[n] > real and (best[n] - real) > max_padding * best[n]:
+    while best[n] - real > max_padding * best[n]:
         nxt, cut = [0] + [float("inf")] * n, [0] * (n + 1)
         for j in range(1, n + 1):
             for i in range(j):  # the last group is lens[i:j], padded to lens[i]
@@ -83,10 +83,12 @@ def length_groups(lengths: list[int], max_padding: float = MAX_PADDING) -> list[
     return [order[a:b] for a, b in reversed(bounds)]
 
 
-def grouped_rows(rows: dict[str, list[list[int]]], pad: dict[str, int], padding_side: str,
-             max_padding: float) -> dict:
-    """{"groups": [{name: [n_g, T_g]}], "order": [N]} from equal-length lists of int sequences per name; the
-    first name sets the lengths."""
+def pad_rows(rows: dict[str, list[list[int]]], pad: dict[str, int], padding_side: str,
+             max_padding: float | None) -> dict:
+    """Equal-length lists of int sequences per name (the first name sets the lengths) → {name: [N, T]} padded
+    with `pad[name]` when max_padding is None, else forward groups {"groups": [{name: [n_g, T_g]}], "order": [N]}."""
+    if max_padding is None:
+        return {name: pad_side(seqs, pad[name], padding_side) for name, seqs in rows.items()}
     lengths = [len(s) for s in next(iter(rows.values()))]
     groups = length_groups(lengths, max_padding)
     flat = [i for g in groups for i in g]
@@ -142,10 +144,7 @@ def preference_collate(pad_id: int, padding_side: str = "right", max_padding: fl
         masks = [e["chosen_mask"] for e in examples] + [e["rejected_mask"] for e in examples]
         rows = {"input_ids": seqs, "attention_mask": [[1] * len(s) for s in seqs], "loss_mask": masks}
         pads = {"input_ids": pad_id, "attention_mask": 0, "loss_mask": 0}
-        if max_padding is not None:
-            batch = grouped_rows(rows, pads, padding_side, max_padding)
-        else:
-            batch = {name: pad_side(v, pads[name], padding_side) for name, v in rows.items()}
+        batch = pad_rows(rows, pads, padding_side, max_padding)
         if "ref_chosen" in examples[0]:
             batch["ref_logps"] = torch.tensor([e["ref_chosen"] for e in examples]
                                               + [e["ref_rejected"] for e in examples], dtype=torch.float32)
