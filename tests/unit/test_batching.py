@@ -64,3 +64,17 @@ def test_length_groups_are_the_fewest_and_cheapest_within_the_padding_limit(leng
     if len(groups) > 1:  # one group fewer could not meet the limit
         fewer = _cheapest(lengths, len(groups) - 1)
         assert fewer - real > max_padding * fewer
+
+
+def test_length_groups_by_hand():
+    from alignlab.data.batching import length_groups
+
+    # lengths 5, 1, 5: one group pads the 1 to 5 (4 of 15 padded, 27 %); two groups [5, 5] | [1] pad nothing
+    assert length_groups([5, 1, 5], 0.05) == [[0, 2], [1]]
+    assert length_groups([5, 1, 5], 0.3) == [[0, 2, 1]]  # 27 % is within 30 %: one group
+    # 4, 3, 2, 1: two groups at best [4,3] | [2,1] pad 2 of 12 (17 %); three groups pad 1 of 11 (9 %: [4] | [3] |
+    # [2,1] or [4] | [3,2] | [1], a tie); four pad nothing
+    assert length_groups([4, 3, 2, 1], 0.05) == [[0], [1], [2], [3]]
+    three = length_groups([4, 3, 2, 1], 0.1)
+    assert len(three) == 3 and sum(len(g) * max(4 - i for i in g) for g in three) == 11
+    assert length_groups([4, 3, 2, 1], 0.2) == [[0, 1], [2, 3]]

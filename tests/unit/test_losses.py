@@ -42,3 +42,13 @@ def test_bradley_terry_by_hand():
     assert math.isclose(loss.item(), math.log(1 + math.exp(-0.5)) + math.log(1 + math.exp(1.5)), rel_tol=1e-6)
     loss, _ = bradley_terry(chosen, rejected, margin=torch.tensor([1.0, 0.0]))  # per-pair margins
     assert math.isclose(loss.item(), math.log(2) + math.log(1 + math.exp(1)), rel_tol=1e-6)
+
+
+def test_token_nll_by_hand():
+    """The same V=2 case as above from per-token inputs: −[(1−ε) log p(y) + ε·(log p0 + log p1)/2]."""
+    from alignlab.losses.sft import token_nll
+
+    logp0, logp1 = -math.log(1 + math.exp(-2)), -math.log(1 + math.exp(2))
+    logps, mean = torch.tensor([[logp0, 0.0]]), torch.tensor([[(logp0 + logp1) / 2, 0.0]])  # 2nd position: no loss
+    assert math.isclose(token_nll(logps).item(), -logp0, rel_tol=1e-6)
+    assert math.isclose(token_nll(logps, mean, 0.2).item(), -(0.9 * logp0 + 0.1 * logp1), rel_tol=1e-6)
