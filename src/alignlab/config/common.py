@@ -72,6 +72,12 @@ class ModelConfig(Section):
     formula as transformers' python `gelu_new`, equal up to float rounding; SFT on the 10.5M benchmark model: 0.183
     against 0.215 s/step, docs/performance.md) and AdamW / Adam with fused=True where PyTorch has it for the
     device. false keeps transformers' and PyTorch's defaults."""
+    onednn_linear: bool = True
+    """On CPU in float32, compute every linear layer's forward and backward products with oneDNN's fp32 GEMM
+    instead of MKL's (`models/kernels.py`): the same IEEE fp32 maths, equal up to float rounding. MKL runs its
+    AVX2 code on AMD CPUs; on this project's AMD EPYC a layer's forward + backward is about 2× faster this way
+    (docs/performance.md). Not measured on Intel CPUs. No effect on GPUs, in bf16/fp16, or without oneDNN.
+    false keeps PyTorch's default."""
     disable_dropout: bool = True
     """dpo and the online methods: set every dropout probability of the policy (LoRA dropout included) to 0;
     with dropout the policy's log-ratio to the reference is noisy even before training. false keeps it."""

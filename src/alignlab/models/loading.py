@@ -20,6 +20,7 @@ from alignlab.config.common import ModelConfig
 from alignlab.config.errors import ConfigError
 from alignlab.models.builtin import builtin_path, is_builtin
 from alignlab.models.gguf import ensure_converted, gguf_spec
+from alignlab.models.kernels import fuse_activations, route_linear_to_onednn
 
 
 def plain_source(cfg: ModelConfig) -> str:
@@ -104,21 +105,9 @@ def load_model(cfg: ModelConfig, trainable_adapter: bool = False, head: str = "c
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if cfg.fused_kernels:
         fuse_activations(model)
+    if cfg.onednn_linear:
+        route_linear_to_onednn(model)
     return model
-
-
-def fuse_activations(model: torch.nn.Module) -> int:
-    """Replace transformers' python tanh-GELU (`gelu_new`: five elementwise ops, each kept for backward) with the
-    fused kernel of the same formula; returns how many were replaced."""
-    from transformers.activations import GELUTanh, NewGELUActivation
-
-    swapped = 0
-    for module in list(model.modules()):
-        for name, child in module.named_children():
-            if type(child) is NewGELUActivation:
-                setattr(module, name, GELUTanh())
-                swapped += 1
-    return swapped
 
 
 def position_limit(model) -> int | None:
