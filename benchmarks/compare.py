@@ -41,8 +41,16 @@ RL_PROMPTS, RL_K, RL_NEW_TOKENS, KL_BETA = 2, 4, 32, 0.05
 SIZES = {"small": {"n_embd": 64, "n_layer": 2, "n_head": 2}, "large": {"n_embd": 256, "n_layer": 12, "n_head": 4}}
 WORKLOADS = ("sft", "dpo-copy", "dpo-precomputed", "dpo-adapter", "rm", "rloo", "grpo", "ppo")
 ABLATIONS = {"sft-unfused": ("sft", ["model.fused_kernels=false"]),
-             "rloo-forward": ("rloo", ["generation.logps_from_generation=false"])}
-"""alignlab alone with one of its speed-ups turned off (`--workloads sft,sft-unfused`): the change, side by side."""
+             "sft-blas": ("sft", ["model.onednn_linear=false"]),
+             "dpo-copy-blas": ("dpo-copy", ["model.onednn_linear=false"]),
+             "rloo-blas": ("rloo", ["model.onednn_linear=false"]),
+             "rloo-forward": ("rloo", ["generation.logps_from_generation=false"]),
+             "sft-compile": ("sft", ["model.compile=true"]),
+             "dpo-copy-compile": ("dpo-copy", ["model.compile=true"]),
+             "rloo-compile": ("rloo", ["model.compile=true"])}
+"""alignlab alone with one of its speed-ups turned off, or an option turned on (`--workloads sft,sft-blas`): the
+change, side by side. `-compile` variants pay for compilation in their first steps, which the median skips; their
+`wall_s` (the whole run, compilation included) shows that cost."""
 TRL_HAS = {"sft", "dpo-copy", "dpo-precomputed", "dpo-adapter", "rm", "rloo", "grpo"}
 """TRL 1.x moved PPO to trl.experimental; the harness times alignlab's PPO alone."""
 OFFLINE = {"sft", "dpo-copy", "dpo-precomputed", "dpo-adapter", "rm"}
@@ -173,10 +181,12 @@ def run_ours(workload: str, workdir: Path, size: str, steps: int) -> dict:
         run_dir = Path(tmp) / "run"
         _, cfg = _ours_config(workload, workdir, size, steps, run_dir)
         runner = _ours_runner(verb)
+        start = time.time()
         runner(cfg, command=f"benchmark {workload}")
+        wall = time.time() - start
         rows = read_metrics(run_dir, "train")
         times = [r["time"] for r in rows]
-    return {"s_per_step": _median_step(times), "steps": len(times), **parity}
+    return {"s_per_step": _median_step(times), "steps": len(times), "wall_s": round(wall, 1), **parity}
 
 
 def _ours_runner(verb: str):
@@ -469,7 +479,8 @@ def _summarise(size: str, workload: str, runs: dict) -> dict:
         tokens = next((r.get("tokens_per_row") for f2 in runs for r in runs[f2] if r.get("tokens_per_row")), None)
         row[f] = {"s_per_step": round(s, 4), "peak_rss_mib": max(r["peak_rss_mib"] for r in ok),
                   "tokens_per_s": round(tokens * ROWS_PER_STEP * (1 if ABLATIONS.get(workload, (workload,))[0] == "sft" else 2) / s, 1)
-                  if tokens else None, "repeats": len(ok), "parity": {k: ok[0].get(k) for k in ("ids", "mask", "loss0")}}
+                  if tokens else None, "repeats": len(ok), "parity": {k: ok[0].get(k) for k in ("ids", "mask", "loss0")},
+                  "wall_s": statistics.median(r["wall_s"] for r in ok) if all("wall_s" in r for r in ok) else None}
     if "trl" in row and "s_per_step" in row.get("trl", {}) and "s_per_step" in row.get("alignlab", {}):
         a, t = row["alignlab"], row["trl"]
         row["ratio"] = round(t["s_per_step"] / a["s_per_step"], 2)

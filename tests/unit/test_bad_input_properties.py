@@ -85,6 +85,13 @@ def test_any_sft_row_is_encoded_or_refused_with_its_row(tok, rows):
         assert str(exc).startswith(("row ", "cannot tell the data format")) and "\n" not in str(exc)
 
 
+def test_a_conversation_that_opens_with_the_assistant_trains_on_that_turn(tok):
+    # found by the property above: transformers refuses to render the empty prefix before the first turn
+    rows = Rows([{"messages": [{"role": "assistant", "content": "hello"}, {"role": "user", "content": "hi"}]}])
+    (example,), _ = tokenize_rows(rows, tok, DataConfig(max_length=64))
+    assert example["labels"][0] != -100 and example["labels"][-1] == -100  # the assistant turn, not the user's
+
+
 @settings(max_examples=500, deadline=None)
 @given(rows=_rows(["prompt", "chosen", "rejected", "score_chosen", "score_rejected"]))
 def test_any_preference_row_is_read_or_refused_with_its_row(rows):

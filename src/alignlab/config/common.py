@@ -78,6 +78,11 @@ class ModelConfig(Section):
     AVX2 code on AMD CPUs; on this project's AMD EPYC a layer's forward + backward is about 2× faster this way
     (docs/performance.md). Not measured on Intel CPUs. No effect on GPUs, in bf16/fp16, or without oneDNN.
     false keeps PyTorch's default."""
+    compile: bool = False
+    """torch.compile the model's forward (dynamic shapes, so batches of new lengths do not recompile). The first
+    step pays for compilation (about a minute for a small model on 2 cores) and needs a C++ compiler on CPU;
+    linear layers inside the compiled graph use PyTorch's default GEMM, not `onednn_linear`. Measured on CPU in
+    docs/performance.md; off by default because it did not win there."""
     disable_dropout: bool = True
     """dpo and the online methods: set every dropout probability of the policy (LoRA dropout included) to 0;
     with dropout the policy's log-ratio to the reference is noisy even before training. false keeps it."""

@@ -128,7 +128,8 @@ def encode_messages(messages, tokenizer, template, completion_only, row_index, l
         if msg["role"] != "assistant":
             continue
         through = render(messages[: k + 1])
-        start, end = len(render(messages[:k], gen_prompt=True)), len(through)
+        # A conversation that opens with the assistant has no prefix to render (transformers refuses an empty one).
+        start, end = len(render(messages[:k], gen_prompt=True)) if k else 0, len(through)
         if not full.startswith(through):
             raise DataError(f"row {row_index}: the chat template does not render prefixes consistently; "
                             "completion-only masking needs a template whose turns append")

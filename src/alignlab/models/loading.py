@@ -107,6 +107,8 @@ def load_model(cfg: ModelConfig, trainable_adapter: bool = False, head: str = "c
         fuse_activations(model)
     if cfg.onednn_linear:
         route_linear_to_onednn(model)
+    if cfg.compile:
+        model.compile(dynamic=True)  # in place: the module's call goes through the compiled forward
     return model
 
 
