@@ -41,14 +41,14 @@ RL_PROMPTS, RL_K, RL_NEW_TOKENS, KL_BETA = 2, 4, 32, 0.05
 SIZES = {"small": {"n_embd": 64, "n_layer": 2, "n_head": 2}, "large": {"n_embd": 256, "n_layer": 12, "n_head": 4}}
 WORKLOADS = ("sft", "dpo-copy", "dpo-precomputed", "dpo-adapter", "rm", "rloo", "grpo", "ppo")
 ABLATIONS = {"sft-unfused": ("sft", ["model.fused_kernels=false"]),
-             "sft-blas": ("sft", ["model.onednn_linear=false"]),
-             "dpo-copy-blas": ("dpo-copy", ["model.onednn_linear=false"]),
-             "rloo-blas": ("rloo", ["model.onednn_linear=false"]),
+             "sft-onednn": ("sft", ["model.onednn_linear=true"]),
+             "dpo-copy-onednn": ("dpo-copy", ["model.onednn_linear=true"]),
+             "rloo-onednn": ("rloo", ["model.onednn_linear=true"]),
              "rloo-forward": ("rloo", ["generation.logps_from_generation=false"]),
              "sft-compile": ("sft", ["model.compile=true"]),
              "dpo-copy-compile": ("dpo-copy", ["model.compile=true"]),
              "rloo-compile": ("rloo", ["model.compile=true"])}
-"""alignlab alone with one of its speed-ups turned off, or an option turned on (`--workloads sft,sft-blas`): the
+"""alignlab alone with one of its speed-ups turned off, or an option turned on (`--workloads sft,sft-onednn`): the
 change, side by side. `-compile` variants pay for compilation in their first steps, which the median skips; their
 `wall_s` (the whole run, compilation included) shows that cost."""
 TRL_HAS = {"sft", "dpo-copy", "dpo-precomputed", "dpo-adapter", "rm", "rloo", "grpo"}

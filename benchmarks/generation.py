@@ -1,14 +1,14 @@
 """Ways to run a rollout's generation, side by side on the same model, prompts and seeds.
 
     python benchmarks/generation.py                      # the large fixture model of compare.py (built there)
-    python benchmarks/generation.py --variants default,blas --repeats 5
+    python benchmarks/generation.py --variants default,onednn --repeats 5
 
 The work of one RL iteration of `compare.py`: 2 prompts × k = 4 samples, 32 new tokens (min_new_tokens = 32, so
 every variant generates the same number of tokens), temperature 1, with `output_logits` as the rollout engine
 asks. Variants, each in a fresh process, repeats interleaved in alternating order:
 
-- `default`: what alignlab runs (transformers `generate`, dynamic KV cache, linear layers on oneDNN);
-- `blas`: the same with `model.onednn_linear=false` (PyTorch's default GEMM);
+- `default`: what alignlab runs (transformers `generate`, dynamic KV cache);
+- `onednn`: the same with `model.onednn_linear=true` (linear layers on oneDNN's fp32 GEMM);
 - `static`: a static KV cache (`cache_implementation="static"`);
 - `static-compile`: a static cache with the forward compiled (`torch.compile`, the first calls pay for it).
 
@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-VARIANTS = ("default", "blas", "static", "static-compile")
+VARIANTS = ("default", "onednn", "static", "static-compile")
 PROMPTS, K, NEW_TOKENS = 2, 4, 32
 
 
@@ -39,7 +39,7 @@ def child(variant: str, workdir: Path, calls: int) -> dict:
     from alignlab.models.loading import load_model
 
     model = load_model(ModelConfig(name_or_path=str(workdir / "model-large"), device="cpu",
-                                   onednn_linear=variant != "blas")).eval()
+                                   onednn_linear=variant == "onednn")).eval()
     tok = AutoTokenizer.from_pretrained(workdir / "tokenizer")
     tok.pad_token = tok.pad_token or tok.eos_token
     tok.padding_side = "left"

@@ -135,12 +135,12 @@ def test_lora_on_a_routed_model_trains_its_adapters_and_bf16_takes_the_default_p
     assert torch.equal(linear(x1, w1, None), torch.nn.functional.linear(x1, w1, None))
 
 
-def test_model_onednn_linear_false_leaves_the_layers_alone(tmp_path):
+def test_model_onednn_linear_is_off_by_default_and_routes_every_plain_layer_when_on(tmp_path):
     from alignlab.config.common import ModelConfig
     from alignlab.models.loading import load_model
 
     _gpt2().save_pretrained(tmp_path)
-    off = load_model(ModelConfig(name_or_path=str(tmp_path), onednn_linear=False))
+    off = load_model(ModelConfig(name_or_path=str(tmp_path)))
     assert all("forward" not in vars(m) for m in off.modules())
-    on = load_model(ModelConfig(name_or_path=str(tmp_path)))
+    on = load_model(ModelConfig(name_or_path=str(tmp_path), onednn_linear=True))
     assert sum("forward" in vars(m) for m in on.modules()) == (9 if onednn_available() else 0)

@@ -72,17 +72,19 @@ class ModelConfig(Section):
     formula as transformers' python `gelu_new`, equal up to float rounding; SFT on the 10.5M benchmark model: 0.183
     against 0.215 s/step, docs/performance.md) and AdamW / Adam with fused=True where PyTorch has it for the
     device. false keeps transformers' and PyTorch's defaults."""
-    onednn_linear: bool = True
+    onednn_linear: bool = False
     """On CPU in float32, compute every linear layer's forward and backward products with oneDNN's fp32 GEMM
     instead of MKL's (`models/kernels.py`): the same IEEE fp32 maths, equal up to float rounding. MKL runs its
-    AVX2 code on AMD CPUs; on this project's AMD EPYC a layer's forward + backward is about 2× faster this way
-    (docs/performance.md). Not measured on Intel CPUs. No effect on GPUs, in bf16/fp16, or without oneDNN.
-    false keeps PyTorch's default."""
+    AVX2 code on AMD CPUs. On this project's AMD EPYC (10.5M benchmark model, docs/performance.md) SFT ran at
+    0.146 against 0.195 s/step (+38 MiB peak) but DPO with a reference copy at 0.509 against 0.461 (+128 MiB:
+    oneDNN compiles a kernel per product shape, and DPO's forward groups have many), so it is off by default.
+    Not measured on Intel CPUs. No effect on GPUs, in bf16/fp16, or without oneDNN."""
     compile: bool = False
     """torch.compile the model's forward (dynamic shapes, so batches of new lengths do not recompile). The first
     step pays for compilation (about a minute for a small model on 2 cores) and needs a C++ compiler on CPU;
     linear layers inside the compiled graph use PyTorch's default GEMM, not `onednn_linear`. Measured on CPU in
-    docs/performance.md; off by default because it did not win there."""
+    docs/performance.md (SFT, 10.5M model: 0.176 against 0.190 s/step, one run each, within this machine's noise;
+    50 s of compilation and +158 MiB peak); off by default because it did not win there."""
     disable_dropout: bool = True
     """dpo and the online methods: set every dropout probability of the policy (LoRA dropout included) to 0;
     with dropout the policy's log-ratio to the reference is noisy even before training. false keeps it."""

@@ -6,7 +6,8 @@
   and both backward products with oneDNN's fp32 GEMM instead of the BLAS PyTorch links (MKL). Both are IEEE fp32
   with fp32 accumulation; they block the sums differently, so results agree up to float rounding. Why: MKL's
   sgemm runs its AVX2 code on AMD CPUs even where AVX-512 is present, oneDNN picks its kernels by instruction set;
-  on this project's AMD EPYC a linear layer's forward + backward runs about 2× faster (docs/performance.md).
+  on this project's AMD EPYC it made SFT steps faster but DPO steps slower, with more peak memory in both
+  (docs/performance.md), so it is opt-in.
   Anything else (CUDA, bf16/fp16, autocast, `torch.compile` tracing, a single small row) takes `F.linear`.
 """
 
@@ -43,9 +44,24 @@ def onednn_available() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
+ROW_BUCKET = 64
+"""oneDNN builds (JIT-compiles) and caches a primitive per problem shape, about 1 MiB each here: with the row
+count of every batch different, 200 row counts of one layer cost 2.7× the time of 200 products of one shape and
+435 MiB. Rows are therefore padded with zeros to a multiple of ROW_BUCKET (zero rows add nothing to any product),
+so a layer sees one shape per 64 rows of batch size. Splitting rows into fixed tiles instead bounds the shapes
+further but halved the speed (`benchmarks/linear.py`, tried 2026-12-07)."""
+
+
 def _gemm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
     """x [M, K] · w[N, K]ᵀ (+ b [N]) → [M, N] through oneDNN (strided views of x and w are accepted)."""
     return torch.ops.mkldnn._linear_pointwise(x, w, b, "none", [], "")
+
+
+def _pad_rows(t: torch.Tensor) -> torch.Tensor:
+    """[M, C] → [M', C], M' the next multiple of ROW_BUCKET, the new rows zero; a few rows (a token step of
+    generation) stay as they are."""
+    extra = -t.shape[0] % ROW_BUCKET
+    return F.pad(t, (0, 0, 0, extra)) if extra and t.shape[0] >= ROW_BUCKET else t
 
 
 class OneDNNLinear(torch.autograd.Function):
@@ -54,17 +70,23 @@ class OneDNNLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
         x2 = x.reshape(-1, x.shape[-1])  # [M, K]
-        ctx.save_for_backward(x2, w)
+        xp = _pad_rows(x2.contiguous())  # [M', K]: zero rows after the M real ones
+        ctx.save_for_backward(xp, w)
         ctx.lead, ctx.has_bias = x.shape[:-1], b is not None
-        return _gemm(x2, w, b).view(*x.shape[:-1], w.shape[0])  # [..., N]
+        return _gemm(xp, w, b)[: x2.shape[0]].view(*x.shape[:-1], w.shape[0])  # [..., N]
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        x2, w = ctx.saved_tensors
+        xp, w = ctx.saved_tensors
         g = grad.reshape(-1, w.shape[0])  # [M, N]
-        gx = _gemm(g, w.t(), None).view(*ctx.lead, w.shape[1]) if ctx.needs_input_grad[0] else None  # [..., K]
-        gw = _gemm(g.t(), x2.t(), None) if ctx.needs_input_grad[1] else None  # [N, K]
-        gb = g.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None  # [N]
+        gp = _pad_rows(g.contiguous())  # [M', N] (an expanded gradient is materialised); zero rows meet zero rows
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gx = _gemm(gp, w.t(), None)[: g.shape[0]].view(*ctx.lead, w.shape[1])  # [..., K]
+        if ctx.needs_input_grad[1]:
+            gw = _gemm(gp.t(), xp.t(), None)  # [N, K]
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            gb = g.sum(0)  # [N]
         return gx, gw, gb
 
 
