@@ -28,20 +28,24 @@ def _gpt2():
                                       embd_pdrop=0.0, attn_pdrop=0.0))
 
 
+def _assert_same_logits_and_gradients(reference, other, x: torch.Tensor) -> None:
+    """Logits and every parameter's gradient of logsumexp(logits).sum() agree up to float rounding."""
+    outs = []
+    for model in (reference, other):
+        logits = model(input_ids=x).logits
+        logits.logsumexp(-1).sum().backward()
+        outs.append((logits.detach(), [p.grad.clone() for p in model.parameters()]))
+    torch.testing.assert_close(outs[1][0], outs[0][0], atol=1e-5, rtol=1e-5)
+    for a, b in zip(outs[0][1], outs[1][1], strict=True):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+
+
 def test_fused_gelu_replaces_every_python_gelu_and_keeps_outputs_and_gradients():
     plain, fused = _gpt2(), _gpt2()
     assert fuse_activations(fused) == 2 and fuse_activations(fused) == 0  # one per block; idempotent
     assert not any(type(m) is NewGELUActivation for m in fused.modules())
     assert sum(isinstance(m, GELUTanh) for m in fused.modules()) == 2
-    x = torch.randint(0, 97, (3, 11))
-    outs = []
-    for model in (plain, fused):
-        logits = model(input_ids=x).logits
-        logits.logsumexp(-1).sum().backward()
-        outs.append((logits.detach(), [p.grad.clone() for p in model.parameters()]))
-    torch.testing.assert_close(outs[0][0], outs[1][0], atol=1e-5, rtol=1e-5)
-    for a, b in zip(outs[0][1], outs[1][1], strict=True):
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    _assert_same_logits_and_gradients(plain, fused, torch.randint(0, 97, (3, 11)))
 
 
 def test_fused_adamw_takes_the_same_steps_as_the_default_one():
@@ -97,14 +101,7 @@ def test_routed_gpt2_keeps_logits_and_gradients_and_deep_copies_use_their_own_we
     # 4 Conv1D per block × 2 blocks + the lm_head Linear
     assert route_linear_to_onednn(routed) == 9 and route_linear_to_onednn(routed) == 0
     x = torch.randint(0, 97, (4, 12))
-    outs = []
-    for model in (plain, routed):
-        logits = model(input_ids=x).logits
-        logits.logsumexp(-1).sum().backward()
-        outs.append((logits.detach(), [p.grad.clone() for p in model.parameters()]))
-    torch.testing.assert_close(outs[1][0], outs[0][0], atol=1e-5, rtol=1e-5)
-    for a, b in zip(outs[0][1], outs[1][1], strict=True):
-        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+    _assert_same_logits_and_gradients(plain, routed, x)
     copy = deepcopy(routed)
     with torch.no_grad():
         for p in copy.parameters():

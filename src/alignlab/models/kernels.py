@@ -35,8 +35,9 @@ def fuse_activations(model: torch.nn.Module) -> int:
 
 MIN_ONEDNN_OUTPUTS = 4096
 """A product with fewer output elements (rows × out features) than this takes F.linear: for one row of a small
-layer (a token of batch-1 generation) oneDNN's call overhead exceeds its gain (13 µs against 21 µs for 1 × 256 →
-768 here, while 8 rows are already faster through oneDNN: 32 µs against 39 µs)."""
+layer (a token of batch-1 generation) oneDNN's call overhead exceeds its gain (in an ad-hoc check here, not kept
+as a benchmark: 21 µs against 13 µs for 1 × 256 → 768, while 8 rows were already faster through oneDNN: 32 µs
+against 39 µs)."""
 
 
 def onednn_available() -> bool:
@@ -47,7 +48,7 @@ def onednn_available() -> bool:
 ROW_BUCKET = 64
 """oneDNN builds (JIT-compiles) and caches a primitive per problem shape, about 1 MiB each here: with the row
 count of every batch different, 200 row counts of one layer cost 2.7× the time of 200 products of one shape and
-435 MiB. Rows are therefore padded with zeros to a multiple of ROW_BUCKET (zero rows add nothing to any product),
+435 MiB (an ad-hoc check here, not kept as a benchmark). Rows are therefore padded with zeros to a multiple of ROW_BUCKET (zero rows add nothing to any product),
 so a layer sees one shape per 64 rows of batch size. Splitting rows into fixed tiles instead bounds the shapes
 further but halved the speed (`benchmarks/linear.py`, tried 2026-12-07)."""
 
