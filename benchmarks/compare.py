@@ -15,6 +15,8 @@ Parity first: each process also reports, on the first 8 rows of the data file, t
 hash of prompt+reply ids and of the loss mask) and its loss on those rows before any step. A workload whose hashes
 or step-0 loss differ is marked `PARITY FAILED` and its ratio is not a like-for-like comparison.
 
+Each repeat is a round: every workload (ablations included) and framework of a size runs once, in reverse
+order every other round, so a slow spell of the machine falls on all of them, not on one workload's repeats.
 Per workload and framework: median seconds per optimizer step over steps 3..N (the first steps pay for warm-up),
 tokens/s (real tokens of the data rows per step ÷ s/step; RL: "-"), and the process's peak resident memory
 (imports included). The ratio is TRL's s/step ÷ alignlab's. The printed table is markdown; --out writes JSON.
@@ -43,6 +45,8 @@ WORKLOADS = ("sft", "dpo-copy", "dpo-precomputed", "dpo-adapter", "rm", "rloo", 
 ABLATIONS = {"sft-unfused": ("sft", ["model.fused_kernels=false"]),
              "sft-onednn": ("sft", ["model.onednn_linear=true"]),
              "dpo-copy-onednn": ("dpo-copy", ["model.onednn_linear=true"]),
+             "dpo-precomputed-onednn": ("dpo-precomputed", ["model.onednn_linear=true"]),
+             "rm-onednn": ("rm", ["model.onednn_linear=true"]),
              "rloo-onednn": ("rloo", ["model.onednn_linear=true"]),
              "rloo-forward": ("rloo", ["generation.logps_from_generation=false"]),
              "sft-compile": ("sft", ["model.compile=true"]),
@@ -453,15 +457,17 @@ def main() -> None:
     build_fixtures(args.workdir, args.rows)
     results = []
     for size in args.sizes.split(","):
-        for workload in args.workloads.split(","):
-            frameworks = ["alignlab"] + (["trl"] if against and workload in TRL_HAS else [])
-            runs = {f: [] for f in frameworks}
-            for r in range(args.repeats):
-                for f in frameworks if r % 2 == 0 else frameworks[::-1]:  # interleaved, alternating order
-                    runs[f].append(_measure(f, workload, size, args))
-                    print(f"  {size} {workload} {f} #{r + 1}: {json.dumps(runs[f][-1])}", flush=True)
-            results.append(_summarise(size, workload, runs))
-            print(_row(results[-1]), flush=True)
+        # every (workload, framework) of a size once per round, the order reversed in odd rounds: a slow spell of
+        # the machine falls on all of them, not on one workload's repeats
+        cells = [(w, f) for w in args.workloads.split(",")
+                 for f in ["alignlab"] + (["trl"] if against and w in TRL_HAS else [])]
+        runs: dict[str, dict[str, list]] = {}
+        for r in range(args.repeats):
+            for workload, f in cells if r % 2 == 0 else cells[::-1]:
+                runs.setdefault(workload, {}).setdefault(f, []).append(_measure(f, workload, size, args))
+                print(f"  {size} {workload} {f} #{r + 1}: {json.dumps(runs[workload][f][-1])}", flush=True)
+        for workload, by_framework in runs.items():
+            results.append(_summarise(size, workload, {f: by_framework[f] for f in sorted(by_framework)}))
     print(_table(results, args))
     if args.out:
         args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results},

@@ -8,16 +8,21 @@ from copy import deepcopy
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from transformers import GPT2Config, GPT2LMHeadModel
 from transformers.activations import GELUTanh, NewGELUActivation
 
 from alignlab.config.common import OptimizerConfig
 from alignlab.models.kernels import (
+    BUCKETS_PER_OCTAVE,
+    ROW_BUCKET,
     OneDNNLinear,
     fuse_activations,
     linear,
     onednn_available,
     route_linear_to_onednn,
+    row_bucket,
 )
 from alignlab.training.optim import build_optimizer
 
@@ -93,6 +98,39 @@ def test_onednn_linear_gives_f_linear_values_and_all_three_gradients():
     y1.sum().backward()
     assert y1.item() == 11.5 and x1.grad.tolist() == [[3.0, 4.0]] and w1.grad.tolist() == [[1.0, 2.0]]
     assert b1.grad.tolist() == [1.0]
+
+
+def test_row_buckets_by_hand():
+    assert [row_bucket(m) for m in (1, 63, 64, 65, 512, 513, 1025, 1153)] == [1, 63, 64, 128, 512, 576, 1152, 1280]
+
+
+@given(st.integers(1, 1 << 20))
+def test_a_row_bucket_holds_its_rows_with_little_padding_and_is_its_own_bucket(m):
+    b = row_bucket(m)
+    assert m <= b and row_bucket(b) == b
+    assert b - m < ROW_BUCKET or (b - m) * BUCKETS_PER_OCTAVE <= m  # under one bucket step or 12.5 %
+
+
+def test_row_counts_up_to_32k_share_few_buckets():
+    assert len({row_bucket(m) for m in range(ROW_BUCKET, 32769)}) <= 64
+
+
+@needs_onednn
+@pytest.mark.parametrize("rows", [70, 600])
+def test_onednn_linear_with_padded_rows_gives_f_linear_values_and_gradients(rows):
+    torch.manual_seed(0)
+    x = torch.randn(rows, 24, requires_grad=True)  # 70 → 128 and 600 → 640 rows inside oneDNN
+    w = torch.randn(40, 24, requires_grad=True)
+    g = torch.randn(rows, 40)
+    results = []
+    for fn in (torch.nn.functional.linear, OneDNNLinear.apply):
+        y = fn(x, w, None)
+        y.backward(g)
+        results.append((y.detach(), x.grad, w.grad))
+        x.grad = w.grad = None
+    assert results[1][0].shape == (rows, 40)
+    for ref, ours in zip(*results, strict=True):
+        torch.testing.assert_close(ours, ref, atol=1e-4, rtol=1e-5)
 
 
 @needs_onednn

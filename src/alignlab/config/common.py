@@ -75,10 +75,11 @@ class ModelConfig(Section):
     onednn_linear: bool = False
     """On CPU in float32, compute every linear layer's forward and backward products with oneDNN's fp32 GEMM
     instead of MKL's (`models/kernels.py`): the same IEEE fp32 maths, equal up to float rounding. MKL runs its
-    AVX2 code on AMD CPUs. On this project's AMD EPYC (10.5M benchmark model, docs/performance.md) SFT ran at
-    0.146 against 0.195 s/step (+38 MiB peak) but DPO with a reference copy at 0.509 against 0.461 (+128 MiB:
-    oneDNN compiles a kernel per product shape, and DPO's forward groups have many), so it is off by default.
-    Not measured on Intel CPUs. No effect on GPUs, in bf16/fp16, or without oneDNN."""
+    AVX2 code on AMD CPUs. On this project's AMD EPYC (10.5M benchmark model, 100 steps, docs/performance.md)
+    SFT ran at 0.139 against 0.175 s/step, DPO with a precomputed reference at 0.301 against 0.392, the reward
+    model at 0.335 against 0.417, but peak memory rose by 89-221 MiB (it grows with the product shapes a run
+    meets), above TRL's for DPO; RL steps did not get faster. So it is off by default. Not measured on Intel
+    CPUs. No effect on GPUs, in bf16/fp16, or without oneDNN."""
     compile: bool = False
     """torch.compile the model's forward (dynamic shapes, so batches of new lengths do not recompile). The first
     step pays for compilation (about a minute for a small model on 2 cores) and needs a C++ compiler on CPU;

@@ -6,8 +6,8 @@
   and both backward products with oneDNN's fp32 GEMM instead of the BLAS PyTorch links (MKL). Both are IEEE fp32
   with fp32 accumulation; they block the sums differently, so results agree up to float rounding. Why: MKL's
   sgemm runs its AVX2 code on AMD CPUs even where AVX-512 is present, oneDNN picks its kernels by instruction set;
-  on this project's AMD EPYC it made SFT steps faster but DPO steps slower, with more peak memory in both
-  (docs/performance.md), so it is opt-in.
+  on this project's AMD EPYC it made SFT, DPO (precomputed reference) and reward-model steps about 20 % faster,
+  RL steps not, and raised peak memory by 89-221 MiB over 100 steps (docs/performance.md), so it is opt-in.
   Anything else (CUDA, bf16/fp16, autocast, `torch.compile` tracing, a single small row) takes `F.linear`.
 """
 
@@ -46,11 +46,28 @@ def onednn_available() -> bool:
 
 
 ROW_BUCKET = 64
-"""oneDNN builds (JIT-compiles) and caches a primitive per problem shape, about 1 MiB each here: with the row
+"""oneDNN builds (JIT-compiles) and caches a primitive per problem shape, about 1-2 MiB each here: with the row
 count of every batch different, 200 row counts of one layer cost 2.7× the time of 200 products of one shape and
-435 MiB (an ad-hoc check here, not kept as a benchmark). Rows are therefore padded with zeros to a multiple of ROW_BUCKET (zero rows add nothing to any product),
-so a layer sees one shape per 64 rows of batch size. Splitting rows into fixed tiles instead bounds the shapes
-further but halved the speed (`benchmarks/linear.py`, tried 2026-12-07)."""
+435 MiB (an ad-hoc check here, not kept as a benchmark). Rows are therefore padded with zeros (zero rows add
+nothing to any product) to a bucket: a multiple of ROW_BUCKET up to ROW_BUCKET · BUCKETS_PER_OCTAVE rows, then
+BUCKETS_PER_OCTAVE evenly spaced sizes per doubling (see `row_bucket`). Splitting rows into fixed tiles instead
+bounds the shapes further but halved the speed (`benchmarks/linear.py`, tried 2026-12-07)."""
+
+BUCKETS_PER_OCTAVE = 8
+"""Row buckets per doubling of the row count above ROW_BUCKET · BUCKETS_PER_OCTAVE rows: padding adds at most
+1/BUCKETS_PER_OCTAVE (12.5 %) of the rows, and a layer sees at most BUCKETS_PER_OCTAVE shapes per doubling of
+batch tokens (about 70 up to 32k rows), so the primitive cache stays bounded in a long run whose batch sizes
+vary, where plain multiples of 64 would give one shape per 64 rows (512 up to 32k)."""
+
+
+def row_bucket(m: int) -> int:
+    """The padded row count of an m-row product: m itself below ROW_BUCKET (a few rows of a generation step),
+    the next multiple of ROW_BUCKET up to ROW_BUCKET · BUCKETS_PER_OCTAVE, then the next multiple of
+    2^(⌊log2 m⌋ − log2 BUCKETS_PER_OCTAVE)."""
+    if m < ROW_BUCKET:
+        return m
+    step = max(ROW_BUCKET, (1 << (m.bit_length() - 1)) // BUCKETS_PER_OCTAVE)
+    return -(-m // step) * step
 
 
 def _gemm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
@@ -59,10 +76,9 @@ def _gemm(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Ten
 
 
 def _pad_rows(t: torch.Tensor) -> torch.Tensor:
-    """[M, C] → [M', C], M' the next multiple of ROW_BUCKET, the new rows zero; a few rows (a token step of
-    generation) stay as they are."""
-    extra = -t.shape[0] % ROW_BUCKET
-    return F.pad(t, (0, 0, 0, extra)) if extra and t.shape[0] >= ROW_BUCKET else t
+    """[M, C] → [row_bucket(M), C], the new rows zero."""
+    extra = row_bucket(t.shape[0]) - t.shape[0]
+    return F.pad(t, (0, 0, 0, extra)) if extra else t
 
 
 class OneDNNLinear(torch.autograd.Function):
@@ -70,22 +86,24 @@ class OneDNNLinear(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
-        x2 = x.reshape(-1, x.shape[-1])  # [M, K]
-        xp = _pad_rows(x2.contiguous())  # [M', K]: zero rows after the M real ones
-        ctx.save_for_backward(xp, w)
+        x2 = x.reshape(-1, x.shape[-1]).contiguous()  # [M, K]
+        # the unpadded input is saved (it shares storage with x, which the layer before keeps anyway); saving the
+        # padded copy instead held a second copy of every linear layer's input until backward (+120 MiB at 11.5M)
+        ctx.save_for_backward(x2, w)
         ctx.lead, ctx.has_bias = x.shape[:-1], b is not None
+        xp = _pad_rows(x2)  # [M', K]: zero rows after the M real ones
         return _gemm(xp, w, b)[: x2.shape[0]].view(*x.shape[:-1], w.shape[0])  # [..., N]
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        xp, w = ctx.saved_tensors
+        x2, w = ctx.saved_tensors
         g = grad.reshape(-1, w.shape[0])  # [M, N]
         gp = _pad_rows(g.contiguous())  # [M', N] (an expanded gradient is materialised); zero rows meet zero rows
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
             gx = _gemm(gp, w.t(), None)[: g.shape[0]].view(*ctx.lead, w.shape[1])  # [..., K]
         if ctx.needs_input_grad[1]:
-            gw = _gemm(gp.t(), xp.t(), None)  # [N, K]
+            gw = _gemm(gp.t(), _pad_rows(x2).t(), None)  # [N, K]
         if ctx.has_bias and ctx.needs_input_grad[2]:
             gb = g.sum(0)  # [N]
         return gx, gw, gb
