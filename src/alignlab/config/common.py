@@ -177,7 +177,14 @@ class TrainConfig(Section):
     max_grad_norm: float | None = Field(1.0, gt=0)
     """Clip the global gradient norm; None disables clipping (the norm is still logged)."""
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
-    """Autocast precision handed to accelerate."""
+    """Autocast precision handed to accelerate: the forward runs in fp16/bf16 over the weights' dtype
+    (`model.dtype`). fp16 needs float32 weights (it unscales float32 gradients); bf16 over float16 weights is
+    refused. Checked before a run starts, with a one-line error."""
+
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _no_is_a_word(cls, value):
+        return "no" if value is False else value  # YAML (and key=value overrides) read a bare `no` as false
     group_by_length: bool = True
     """Bucket examples of similar length into a batch (seeded, reproducible) to waste less compute on padding."""
     log_every: int = Field(10, gt=0)

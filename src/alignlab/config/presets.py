@@ -18,5 +18,11 @@ def resolve_preset(ref: str | Path) -> Path:
     return p  # load_config reports the missing file
 
 
+ACCELERATE_DIR = PRESET_DIR / "accelerate"
+"""accelerate launcher configs (`accelerate launch --config_file configs/accelerate/NAME.yaml`), not alignlab
+configs: left out of `list_presets`."""
+
+
 def list_presets() -> list[str]:
-    return sorted(str(p.relative_to(PRESET_DIR).with_suffix("")) for p in PRESET_DIR.rglob("*.yaml"))
+    return sorted(str(p.relative_to(PRESET_DIR).with_suffix("")) for p in PRESET_DIR.rglob("*.yaml")
+                  if ACCELERATE_DIR not in p.parents)

@@ -140,11 +140,56 @@ def check_environment(cfg: Config) -> None:
         raise ConfigError("model.device='cuda' but no CUDA device is available; use auto or cpu")
     if cfg.model.load_in_4bit:
         four_bit_config()
+    check_precision(cfg)
+    check_launcher()
+
+
+def check_precision(cfg: Config) -> None:
+    """Weight dtype × autocast combinations that cannot train, as one-line errors. fp16 autocast scales the loss
+    and unscales float32 gradients (half-precision weights have half-precision gradients, which it refuses);
+    bf16 autocast over float16 weights mixes two half formats."""
+    from alignlab.models.loading import resolve_dtype
+
+    mixed, dtype = cfg.train.mixed_precision, resolve_dtype(cfg.model.dtype, cfg.model.device)
+    name = str(dtype).removeprefix("torch.")
+    if mixed == "fp16" and name != "float32" and not cfg.model.load_in_4bit:
+        raise ConfigError(f"train.mixed_precision='fp16' needs float32 weights, but model.dtype="
+                          f"'{cfg.model.dtype}' gives {name}; set model.dtype=float32, or "
+                          f"train.mixed_precision=no to train in {name} itself")
+    if mixed == "bf16" and name == "float16":
+        raise ConfigError("train.mixed_precision='bf16' with model.dtype='float16' mixes two half formats; "
+                          "use model.dtype=float32 or bfloat16")
+
+
+def check_launcher() -> None:
+    """A sharded launch (accelerate's FSDP or DeepSpeed config) that this machine cannot run, as a one-line error
+    instead of a traceback from inside accelerate."""
+    import importlib.util
+    import os
+
+    import torch
+
+    fsdp = os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true"
+    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
+    if (fsdp or deepspeed) and not torch.cuda.is_available():
+        raise ConfigError(f"this launch asks for {'FSDP' if fsdp else 'DeepSpeed'}, which accelerate runs only on "
+                          "GPUs; on CPU use configs/accelerate/ddp.yaml or `accelerate launch --cpu --num_processes N`")
+    if deepspeed and importlib.util.find_spec("deepspeed") is None:
+        raise ConfigError("this launch asks for DeepSpeed, but the deepspeed package is not installed: "
+                          "pip install deepspeed (or use configs/accelerate/fsdp.yaml)")
 
 
 def make_accelerator(cfg: Config, run_path: Path | None):
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
     from accelerate.utils import ProjectConfiguration
+
+    # accelerate keeps one state per process: a run earlier in this process (a built-in model built on first use,
+    # an earlier sweep cell) fixed its precision, and a new Accelerator with another one raised "already been
+    # initialized". That earlier run has finished, so its state is dropped (the process group is kept).
+    done = AcceleratorState._shared_state.get("_mixed_precision")
+    if done is not None and str(done) != cfg.train.mixed_precision:
+        AcceleratorState._reset_state()
 
     trackers = cfg.logging.report_to if run_path is not None else []
     project = (ProjectConfiguration(project_dir=str(run_path), logging_dir=str(run_path / "tensorboard"))
@@ -276,13 +321,26 @@ def status_on_error(acc, run):
 
 def save_final(acc, model, tokenizer, run, extras) -> None:
     acc.wait_for_everyone()
+    state = gathered_state_dict(acc, model)  # every process takes part: under FSDP / ZeRO-3 it is a collective
     if acc.is_main_process:
         with atomic_dir(run.final) as tmp:
-            acc.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
+            full = {} if state is None else {"state_dict": state}
+            acc.unwrap_model(model).save_pretrained(tmp, safe_serialization=True, **full)
             tokenizer.save_pretrained(tmp)
             extras(Path(tmp))
             write_checksums(tmp)  # eval and report warn when final/ no longer matches
     acc.wait_for_everyone()
+
+
+def gathered_state_dict(acc, model) -> dict | None:
+    """The full weights of a sharded model (FSDP with a FULL_STATE_DICT config, DeepSpeed ZeRO-3 with
+    zero3_save_16bit_model), gathered on the main process, so final/ is one plain `save_pretrained` folder; None
+    where each process already holds the whole model (one process, DDP), which saves the module as it is."""
+    from accelerate.utils import DistributedType
+
+    if acc.distributed_type not in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        return None
+    return acc.get_state_dict(model)
 
 
 def finish_diagnostics(cfg: Config, acc, run) -> dict | None:
