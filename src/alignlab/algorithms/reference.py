@@ -23,6 +23,7 @@ import torch
 
 from alignlab.algorithms.logprobs import batch_sequence_logps, token_logps, unwrap
 from alignlab.models.merge import ema_update_
+from alignlab.models.sharding import full_tensor
 
 REFERENCE_ADAPTER = "reference"
 ADAPTER_MARKERS = ("lora_", "modules_to_save.", "lora_magnitude_vector")
@@ -163,7 +164,8 @@ class EMAAnchor(_Reference):
     """A frozen copy of the policy taken at the start, moved after every optimizer step by
     anchor ← (1−μ)·anchor + μ·θ (WARP §3.1, μ = 0.01). Only the policy's trainable tensors are averaged (the
     others are equal in both by construction), so under LoRA only the adapters move, and the copy is of the
-    unwrapped model: DDP replicas are identical after a step, so every process moves its anchor the same way."""
+    unwrapped model: DDP replicas are identical after a step, so every process moves its anchor the same way; under
+    FSDP 2 the policy's shards are gathered whole for the update (on every process)."""
 
     name = "ema"
     moves = True
@@ -184,8 +186,8 @@ class EMAAnchor(_Reference):
         return {n: params[n].data for n in self.moving}
 
     def policy_updated(self, policy) -> None:
-        live = dict(unwrap(policy).named_parameters())
-        ema_update_(self.anchor_tensors(), {n: live[n] for n in self.moving}, self.mu)
+        live = dict(unwrap(policy).named_parameters())  # shards under FSDP: gathered whole, on every process
+        ema_update_(self.anchor_tensors(), {n: full_tensor(live[n]) for n in self.moving}, self.mu)
 
     def checkpoint_state(self) -> dict[str, torch.Tensor]:
         return {n: t.detach().cpu().contiguous() for n, t in self.anchor_tensors().items()}
