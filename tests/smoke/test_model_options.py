@@ -26,3 +26,13 @@ def test_builtin_build_is_deterministic(tmp_path):
     weights = [open(f"{p}/model.safetensors", "rb").read() for p in (out_a, out_b)]
     assert weights[0] == weights[1]
     assert open(f"{out_a}/tokenizer.json").read() == open(f"{out_b}/tokenizer.json").read()
+
+
+def test_rloo_samples_with_a_static_kv_cache(alignlab_home, tmp_path):
+    from tests.smoke.test_cli_online import ONLINE_FAST
+
+    run_dir = tmp_path / "static"
+    run_cli("train", "rloo", "-c", "rloo/reviews-tiny", *ONLINE_FAST, "generation.cache=static", f"run_dir={run_dir}")
+    rows = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    train = [r for r in rows if r["split"] == "train"]
+    assert len(train) == 2 and all(math.isfinite(r["loss"]) and r["response_length"] > 0 for r in train)

@@ -228,6 +228,11 @@ class GenerationConfig(Section):
     """Forbid repeating any n-gram of this size; 0 disables."""
     batch_size: int = Field(32, gt=0)
     """Prompts per generate call."""
+    cache: Literal["dynamic", "static"] = "dynamic"
+    """transformers' KV cache while sampling. `static` preallocates it for prompt + max_new_tokens, which lets a
+    GPU (with `model.compile`) reuse one compiled decode step; on this project's CPU it was no faster (0.359
+    against 0.363 s per generate, benchmarks/generation.py, docs/performance.md). Same samples up to float
+    rounding (tests/unit/test_generation.py); not measured on a GPU."""
     logps_from_generation: bool = True
     """RL rollouts: take the sampled tokens' log-probs and entropies from generation's own unprocessed logits (no
     second forward pass). false recomputes them with one full forward over prompt and reply, as training does;

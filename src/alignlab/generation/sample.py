@@ -25,6 +25,7 @@ def hf_generation_config(cfg: GenerationConfig, tokenizer, k: int = 1) -> HFGene
         repetition_penalty=cfg.repetition_penalty, no_repeat_ngram_size=cfg.no_repeat_ngram_size,
         num_return_sequences=k, pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id, **sampling,
+        **({"cache_implementation": "static"} if cfg.cache == "static" else {}),
     )
 
 
