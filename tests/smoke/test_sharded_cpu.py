@@ -14,5 +14,5 @@ def test_ema_anchor_follows_a_policy_sharded_over_two_cpu_processes():
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                           env=os.environ | {"PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"})
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-3000:]
+    assert proc.returncode == 0, proc.stdout[-1500:] + proc.stderr[-3000:]
     assert "EMA OK rank 0" in out and "EMA OK rank 1" in out
