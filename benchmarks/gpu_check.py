@@ -105,19 +105,14 @@ def part_config(part: str, workdir: Path, size: str, steps: int, run_dir: Path, 
 
 def flop_factor(part: str) -> tuple[float, float]:
     """(model FLOPs per trained/scored token, per generated token), in units of N (see the module docstring)."""
-    if part in ("dpo-copy",):
-        return 8.0, 0.0
-    if part in ("dpo-adapter", "dpo-qlora"):
-        return 6.0, 0.0
-    if part == "rloo":
-        return 8.0, 2.0
-    return 6.0, 0.0
+    return {"dpo-copy": (8.0, 0.0), "rloo": (8.0, 2.0)}.get(part, (6.0, 0.0))
 
 
 def run_part(part: str, workdir: Path, size: str, steps: int, device: str, dtype: str) -> dict:
     """Train one part in this process; its s/step, tokens/s, peak memory and model FLOPs per second."""
     import torch
 
+    from alignlab.models.loading import resolve_dtype
     from alignlab.runs.metrics import read_metrics
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -141,7 +136,7 @@ def run_part(part: str, workdir: Path, size: str, steps: int, device: str, dtype
     finite = all(x is not None and x == x and abs(x) != float("inf") for x in losses)
     return {"s_per_step": round(s_step, 4), "tokens_per_s": round(tokens / s_step, 1), "peak_gib": round(peak, 2),
             "model_tflops": float(f"{flops / 1e12:.4g}"), "steps": len(rows), "wall_s": round(wall, 1),
-            "finite": finite, "dtype": str(_weight_dtype(cfg, device)).removeprefix("torch.")}
+            "finite": finite, "dtype": str(resolve_dtype(cfg.model.dtype, device)).removeprefix("torch.")}
 
 
 def matmul_params(model_dir: Path) -> int:
@@ -154,12 +149,6 @@ def matmul_params(model_dir: Path) -> int:
     return layers * (2 * d * d + 2 * d * kv + 3 * d * f) + d * c.vocab_size
 
 
-def _weight_dtype(cfg, device: str):
-    from alignlab.models.loading import resolve_dtype
-
-    return resolve_dtype(cfg.model.dtype, device)
-
-
 def peak_tflops(device: str, given: float | None) -> float | None:
     if given:
         return given
@@ -167,7 +156,11 @@ def peak_tflops(device: str, given: float | None) -> float | None:
         return None
     import torch
 
-    name = torch.cuda.get_device_name()
+    return peak_for_name(torch.cuda.get_device_name())
+
+
+def peak_for_name(name: str) -> float | None:
+    """The dense bf16 peak (TFLOP/s) of the first PEAK_BF16_TFLOPS key found in a device name, or None."""
     return next((peak for key, peak in PEAK_BF16_TFLOPS if key in name), None)
 
 
